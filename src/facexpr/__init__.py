@@ -1,0 +1,8 @@
+"""facexpr: facial expression normalization and synthesis.
+
+Given photos of a person with any expression, produce the neutral face; given a
+neutral face, synthesize a target expression. See the README for the two entry
+points (`make demo`, `make test`) and ``facexpr --help`` for the command line.
+"""
+
+__version__ = "0.1.0"
