@@ -1,0 +1,23 @@
+"""The ``facexpr`` command line (typer + rich). ``facexpr --help`` lists the commands."""
+
+from __future__ import annotations
+
+import typer
+
+from facexpr.cli import demo, prepare, synthetic
+
+app = typer.Typer(
+    name="facexpr",
+    help="Facial expression normalization and synthesis: neutral faces from expressive photos and back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("prepare")(prepare.prepare_command)
+app.command("synthetic")(synthetic.synthetic_command)
+app.command("demo")(demo.demo_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
