@@ -26,6 +26,7 @@ def prepare_command(
     split_ratios: str = typer.Option("0.7,0.15,0.15", "--split-ratios", help="train,val,test shares of the subjects."),
     split: Optional[str] = typer.Option(None, "--split", help="Put every subject in this split (e.g. test for a held-out set)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the subject split."),
+    peak_frames: int = typer.Option(3, "--peak-frames", min=1, help="CK+ only: last frames of a labelled sequence kept as its peak expression."),
     inputs: int = typer.Option(6, "--inputs", "-k", min=1, help="Video only: how many expressive frames to keep."),
     max_frames: int = typer.Option(300, "--max-frames", min=2, help="Video only: frames sampled from the clip."),
 ) -> None:
@@ -43,7 +44,7 @@ def prepare_command(
         raise BadInputError(source, f"--split-ratios: {error}") from None
     options = PrepareOptions(
         size=size, grey=grey, all_faces=all_faces, format=format, split_ratios=ratios,
-        split_only=split, seed=seed, video_inputs=inputs, video_max_frames=max_frames,
+        split_only=split, seed=seed, peak_frames=peak_frames, video_inputs=inputs, video_max_frames=max_frames,
     )
     with progress_bar(f"prepare {source.name}") as progress:
         if source.suffix.lower() in VIDEO_SUFFIXES:

@@ -49,6 +49,7 @@ class PrepareOptions:
     split_ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
     split_only: str | None = None
     seed: int = 0
+    peak_frames: int = 3
     video_inputs: int = 6
     video_max_frames: int = 300
 
@@ -181,7 +182,7 @@ def prepare_dataset(
     options = options or PrepareOptions()
     source, out_dir = Path(source), Path(out_dir)
     started = time.monotonic()
-    read = read_dataset(source, options.format)
+    read = read_dataset(source, options.format, peak_frames=options.peak_frames)
     pipeline = FacePipeline(size=options.size, grey=options.grey, all_faces=options.all_faces)
     cache = PrepareCache(out_dir)
     records: list[FaceRecord] = []
