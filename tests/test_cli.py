@@ -47,3 +47,18 @@ def test_demo_writes_a_contact_sheet(tmp_path):
     sheet = load_image(tmp_path / "demo" / "contact_sheet.png")
     assert sheet.shape[0] > 3 * 64 and sheet.shape[1] > 7 * 64
     assert sheet.std() > 10  # faces, not a blank page
+
+
+def test_openface_command_writes_the_kept_frames(tmp_path):
+    from pathlib import Path
+
+    from facexpr.faces.openface import neutral_frontal_rows, read_openface_csv
+
+    fixture = Path(__file__).parent / "fixtures" / "openface" / "feature_extraction.csv"
+    expected = [row["frame"] for row in neutral_frontal_rows(fixture)]
+    assert 0 < len(expected) < len(read_openface_csv(fixture))
+    result = runner.invoke(app, ["openface", str(fixture), "--out", str(tmp_path / "kept.csv")])
+    assert result.exit_code == 0, result.output
+    assert [row["frame"] for row in read_openface_csv(tmp_path / "kept.csv")] == expected
+    stricter = runner.invoke(app, ["openface", str(fixture), "--max-pose", "0.5"])
+    assert f"kept {len(expected)} of" not in stricter.output

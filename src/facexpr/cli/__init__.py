@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from facexpr.cli import demo, prepare, synthetic
+from facexpr.cli import demo, openface, prepare, synthetic
 
 app = typer.Typer(
     name="facexpr",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.command("prepare")(prepare.prepare_command)
 app.command("synthetic")(synthetic.synthetic_command)
+app.command("openface")(openface.openface_command)
 app.command("demo")(demo.demo_command)
 
 

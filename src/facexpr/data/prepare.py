@@ -88,6 +88,7 @@ def face_meta(aligned: AlignedFace) -> dict[str, Any]:
         "lip_corner_lift": round(float(cues.lip_corner_lift), 4),
         "brow_raise": round(float(cues.brow_raise), 4),
         "eye_open": round(float(cues.eye_open), 4),
+        "mouth_width": round(float(cues.mouth_width), 4),
         "eye_error": round(float(aligned.eye_error), 3),
         "landmarks": np.round(aligned.landmarks.astype(float), 2).tolist(),
     }
@@ -141,8 +142,11 @@ def _align_record(
         image = load_image(record.path)
     except BadInputError as error:
         return {"skip": error.reason}
-    landmarks = read_landmarks_sidecar(record.path)
-    faces = pipeline.process(image, landmarks=landmarks)
+    try:
+        landmarks = read_landmarks_sidecar(record.path)
+        faces = pipeline.process(image, landmarks=landmarks)
+    except (ValueError, OSError) as error:
+        return {"skip": f"unusable landmark sidecar ({error})"}
     if not faces:
         return {"skip": f"no face found ({pipeline.describe_search()})"}
     stem = f"{_slug(record.expression)}_{_slug(record.take)}"

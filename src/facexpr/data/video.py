@@ -28,12 +28,13 @@ from facexpr.data.prepare import (
     finish_prepare,
 )
 from facexpr.data.records import FaceRecord, Skip
-from facexpr.faces import AlignedFace, FacePipeline
+from facexpr.faces import AlignedFace, FacePipeline, neutrality_score, reference_cues
 from facexpr.io import BadInputError, file_sha256, write_image_atomic
 
 #: Inner landmarks (brows 17-26, nose 27-35, eyes 36-47, mouth 48-67): what an expression moves.
 INNER = slice(17, 68)
-#: Frames whose |yaw| or |pitch| exceeds this many degrees are not frontal.
+#: A frame is frontal when |yaw| and |pitch - the clip's median pitch| are at most this many degrees.
+#: Pitch is taken relative to the clip because the generic 3-D face biases it by several degrees per person.
 MAX_POSE_DEGREES = 20.0
 
 
@@ -49,9 +50,30 @@ class ScoredFrame:
         """Inner-landmark configuration in crop units (comparable across frames: crops are aligned)."""
         return (self.face.landmarks[INNER] / self.face.image.shape[0]).ravel()
 
-    def is_frontal(self) -> bool:
-        """Head turned less than :data:`MAX_POSE_DEGREES` left/right and up/down."""
-        return abs(self.face.pose.yaw) <= MAX_POSE_DEGREES and abs(self.face.pose.pitch) <= MAX_POSE_DEGREES
+    def is_frontal(self, median_pitch: float) -> bool:
+        """Head turned at most :data:`MAX_POSE_DEGREES` sideways, and up/down from the clip's usual pitch."""
+        pose = self.face.pose
+        return abs(pose.yaw) <= MAX_POSE_DEGREES and abs(pose.pitch - median_pitch) <= MAX_POSE_DEGREES
+
+
+def frontal_frames(frames: list[ScoredFrame]) -> list[ScoredFrame]:
+    """The frames that pass :meth:`ScoredFrame.is_frontal`."""
+    if not frames:
+        return []
+    median_pitch = float(np.median([f.face.pose.pitch for f in frames]))
+    return [f for f in frames if f.is_frontal(median_pitch)]
+
+
+def neutral_scores(frames: list[ScoredFrame]) -> np.ndarray:
+    """Per-frame neutrality: the absolute mouth score times the score against the clip's median cues.
+
+    The absolute score knows that a neutral mouth is closed and level but not
+    this person's brow height or eye opening; the relative one knows those
+    but is fooled when most of the clip shows one expression. Their product
+    needs both to agree.
+    """
+    reference = reference_cues([f.face.cues for f in frames])
+    return np.array([f.face.neutrality * neutrality_score(f.face.cues, reference) for f in frames])
 
 
 def sample_frames(path: Path, max_frames: int, pipeline: FacePipeline, progress: ProgressCallback | None = None) -> list[ScoredFrame]:
@@ -87,8 +109,8 @@ def sample_frames(path: Path, max_frames: int, pipeline: FacePipeline, progress:
 
 def select_frames(frames: list[ScoredFrame], inputs: int) -> tuple[ScoredFrame, list[ScoredFrame]]:
     """The most neutral frontal frame and up to ``inputs`` frontal frames as different from it and each other as possible."""
-    frontal = [f for f in frames if f.is_frontal()]
-    target = max(frontal, key=lambda f: (f.face.neutrality, f.face.frontality))
+    frontal = frontal_frames(frames)
+    target = frontal[int(np.argmax(neutral_scores(frontal)))]
     others = [f for f in frontal if f is not target]
     if not others:
         return target, []
@@ -132,9 +154,9 @@ def prepare_video(
     if entry is None:
         pipeline = FacePipeline(size=options.size, grey=options.grey)
         frames = sample_frames(path, options.video_max_frames, pipeline, progress)
-        if not any(f.is_frontal() for f in frames):
+        if not frontal_frames(frames):
             entry = {"skip": f"no frontal face in {len(frames)} frame(s) with a face "
-                             f"(|yaw| and |pitch| must be <= {MAX_POSE_DEGREES:g} degrees)"}
+                             f"(|yaw| must be <= {MAX_POSE_DEGREES:g} degrees)"}
         else:
             target, chosen = select_frames(frames, options.video_inputs)
             entries = [_frame_entry(target, "target", clip, out_dir, 0.0)]
