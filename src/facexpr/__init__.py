@@ -6,3 +6,12 @@ points (`make demo`, `make test`) and ``facexpr --help`` for the command line.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Lazy top-level API: ``facexpr.load_model`` without importing torch at ``import facexpr``."""
+    if name == "load_model":
+        from facexpr.models import load_model
+
+        return load_model
+    raise AttributeError(f"module 'facexpr' has no attribute {name!r}")

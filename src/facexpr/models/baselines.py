@@ -1,0 +1,123 @@
+"""The two baselines every model is measured against.
+
+* ``identity`` returns its input unchanged: the failure of a model that learned
+  the identity function (as the conditional-DCGAN report found).
+* ``mean-neutral`` returns the average neutral face: the failure of a model that
+  forgets who it is looking at. It averages the training split's neutral crops,
+  or, for a held-out set without a training split, every *other* subject's
+  neutral crops (leave one subject out), so the subject's own face never leaks
+  into its prediction. ``mean-happy`` etc. are the same baseline for synthesis
+  models (the mean face of the target expression).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from facexpr.data.pairing import PreparedDataset, reference_records
+from facexpr.io import BadInputError
+from facexpr.models.base import FaceModel, register_model
+
+
+@register_model
+class IdentityModel(FaceModel):
+    """Returns the first input photo unchanged."""
+
+    family = "identity"
+
+    @property
+    def name(self) -> str:
+        """Always ``identity``: the baseline's name in tables."""
+        return "identity"
+
+    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
+        """The first of each item's input crops."""
+        return inputs[:, 0].clone()
+
+    @classmethod
+    def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "IdentityModel":
+        """Rebuild from config (no weights)."""
+        return cls(config["size"], config["channels"], config.get("source_expressions"), config["target_expression"])
+
+
+@register_model
+class MeanFaceModel(FaceModel):
+    """Returns the mean face of the target expression, leaving the item's own subject out when asked to.
+
+    Holds one reference crop per subject (``subject_means``, S x C x H x W)
+    and ``loso``: when true, an item's prediction averages every subject but
+    its own; when false, all subjects.
+    """
+
+    family = "mean-face"
+
+    def __init__(
+        self,
+        subject_means: torch.Tensor,
+        subject_keys: Sequence[tuple[str, str]],
+        loso: bool,
+        target_expression: str = "neutral",
+    ):
+        _, channels, size, _ = subject_means.shape
+        source = None if target_expression == "neutral" else ("neutral",)
+        super().__init__(size, channels, source, target_expression)
+        self.subject_means = subject_means.float()
+        self.subject_keys = [tuple(k) for k in subject_keys]
+        self.loso = bool(loso)
+
+    @property
+    def name(self) -> str:
+        """``mean-neutral``, ``mean-happy``, ..."""
+        return f"mean-{self.target_expression}"
+
+    @classmethod
+    def fit(cls, prepared: PreparedDataset, split: str | None = "test", expression: str = "neutral") -> "MeanFaceModel":
+        """Average the ``expression`` reference crop of every training subject.
+
+        With a training split present, that split is used and nothing is left
+        out; without one (a held-out set prepared with ``--split test``), the
+        subjects of ``split`` are used leave-one-subject-out.
+
+        Raises:
+            BadInputError: no crop of ``expression`` to average.
+        """
+        train = prepared.select(split="train")
+        loso = not train
+        records = train or prepared.select(split=None if split == "all" else split)
+        references = reference_records(records, expression)
+        if not references:
+            raise BadInputError(prepared.root, f"no {expression} crops to average for the mean-{expression} baseline")
+        keys = sorted(references)
+        means = torch.stack([prepared.load(references[k]) for k in keys])
+        return cls(means, keys, loso, expression)
+
+    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
+        """The mean face (without the item's own subject when ``loso``)."""
+        total = self.subject_means.sum(0)
+        count = len(self.subject_keys)
+        if not self.loso or subjects is None:
+            return (total / count).expand(inputs.shape[0], -1, -1, -1).clone()
+        index = {k: i for i, k in enumerate(self.subject_keys)}
+        outputs = []
+        for key in subjects:
+            i = index.get(tuple(key))
+            if i is None or count == 1:
+                outputs.append(total / count)
+            else:
+                outputs.append((total - self.subject_means[i]) / (count - 1))
+        return torch.stack(outputs)
+
+    def config(self) -> dict[str, Any]:
+        """Base config plus the subject keys and the leave-one-out flag."""
+        return {**super().config(), "subject_keys": [list(k) for k in self.subject_keys], "loso": self.loso}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The per-subject reference crops."""
+        return {"subject_means": self.subject_means}
+
+    @classmethod
+    def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "MeanFaceModel":
+        """Rebuild from config and the saved subject crops."""
+        return cls(tensors["subject_means"], config["subject_keys"], config["loso"], config["target_expression"])
