@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from facexpr.cli import demo, openface, prepare, synthetic
+from facexpr.cli import demo, evaluate, openface, prepare, synthetic
 
 app = typer.Typer(
     name="facexpr",
@@ -16,6 +16,9 @@ app = typer.Typer(
 app.command("prepare")(prepare.prepare_command)
 app.command("synthetic")(synthetic.synthetic_command)
 app.command("openface")(openface.openface_command)
+app.command("evaluate")(evaluate.evaluate_command)
+app.command("compare")(evaluate.compare_command)
+app.command("benchmark")(evaluate.benchmark_command)
 app.command("demo")(demo.demo_command)
 
 

@@ -1,0 +1,264 @@
+"""``facexpr evaluate`` and ``facexpr compare``: every model measured the same way, next to the baselines.
+
+For a model and a prepared split it builds the evaluation items (expressive
+photo(s) -> the subject's neutral face, or neutral -> target expression for
+synthesis models), runs the model, writes input/output/target crops under the
+same NAME, scores them with every judge and writes ``metrics.json``,
+``items.csv`` and an HTML/Markdown report. The ``identity`` and ``mean-*``
+baselines run on the same items, so the failure modes they stand for (the
+identity function, an average face) are always in view.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facexpr.data.pairing import PreparedDataset
+from facexpr.evaluation.items import EvalItem, evaluation_items
+from facexpr.evaluation.report import write_report
+from facexpr.evaluation.scoring import METRICS, Judges, Scorer
+from facexpr.io import BadInputError, write_image_atomic, write_text_atomic
+from facexpr.metrics import json_number
+from facexpr.models import FaceModel, IdentityModel, MeanFaceModel, load_model
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class ModelRun:
+    """One model's outputs on the items and their scores."""
+
+    name: str
+    outputs: np.ndarray
+    seconds_per_face: float
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_model(spec: str, prepared: PreparedDataset, split: str) -> FaceModel:
+    """``identity``, ``mean-neutral`` / ``mean-<expression>``, or a saved model directory."""
+    if spec == "identity":
+        return IdentityModel.fit(prepared)
+    if spec.startswith("mean-") and not Path(spec).exists():
+        return MeanFaceModel.fit(prepared, split, expression=spec.removeprefix("mean-"))
+    return load_model(spec)
+
+
+def _resize(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (B, C, H, W) crops to the model's size (area-style antialiasing when shrinking)."""
+    if batch.shape[-1] == size:
+        return batch
+    return F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _channels(batch: torch.Tensor, channels: int) -> torch.Tensor:
+    """Convert (B, C, H, W) between grey and RGB to match a model."""
+    if batch.shape[1] == channels:
+        return batch
+    if channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=batch.dtype).view(1, 3, 1, 1)
+        return (batch * weights).sum(1, keepdim=True)
+    return batch.expand(-1, 3, -1, -1)
+
+
+def to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) floats in [0, 1] -> (B, H, W, C) or (B, H, W) uint8, as written to PNG."""
+    array = (batch.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return array[..., 0] if array.shape[-1] == 1 else array
+
+
+def _load(prepared: PreparedDataset, records: Sequence, size: int, channels: int) -> torch.Tensor:
+    """Crops of ``records`` as one (B, C, size, size) batch matching the model."""
+    return _channels(_resize(torch.stack([prepared.load(r) for r in records]), size), channels)
+
+
+def run_model(
+    model: FaceModel,
+    prepared: PreparedDataset,
+    items: Sequence[EvalItem],
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, float]:
+    """Run ``model`` on every item; returns uint8 outputs and model seconds per face (excluding I/O)."""
+    outputs: list[np.ndarray] = []
+    seconds = 0.0
+    for start in range(0, len(items), batch_size):
+        batch = items[start:start + batch_size]
+        shots = min(model.max_inputs, min(len(item.inputs) for item in batch))
+        inputs = torch.stack(
+            [_load(prepared, item.inputs[:shots], model.size, model.channels) for item in batch]
+        )
+        began = time.perf_counter()
+        with torch.no_grad():
+            predicted = model.predict(inputs, [item.key for item in batch])
+        seconds += time.perf_counter() - began
+        outputs.append(to_uint8(predicted))
+        if progress:
+            progress(min(start + batch_size, len(items)), len(items), model.name)
+    return np.concatenate(outputs), seconds / max(1, len(items))
+
+
+def _items_csv(items: Sequence[EvalItem], run: ModelRun) -> str:
+    """The per-item rows of one run as CSV text."""
+    buffer = io.StringIO()
+    names = list(run.rows[0]) if run.rows else []
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", "subject", "inputs", "target", *names])
+    for item, row in zip(items, run.rows):
+        cells = [row[n] if isinstance(row[n], str) else f"{row[n]:.6g}" for n in names]
+        writer.writerow([item.name, item.target.subject, " ".join(r.path for r in item.inputs), item.target.path, *cells])
+    return buffer.getvalue()
+
+
+def _metrics_document(run: ModelRun, data: Path, split: str, n: int, baselines: Sequence[ModelRun]) -> dict[str, Any]:
+    """The metrics.json content: strict JSON (inf as "inf", NaN as null)."""
+    return {
+        "model": run.name,
+        "data": str(data),
+        "split": split,
+        "n": n,
+        "metrics": {k: json_number(run.summary[k]) for k in METRICS},
+        "seconds_per_face": run.seconds_per_face,
+        "baselines": {
+            b.name: {"metrics": {k: json_number(b.summary[k]) for k in METRICS}, "seconds_per_face": b.seconds_per_face}
+            for b in baselines
+        },
+    }
+
+
+def _write_pairs(out: Path, items: Sequence[EvalItem], inputs: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
+    """OUT/pairs/{input,output,target}/NAME.png, the same NAME in the three folders."""
+    for item, x, y, t in zip(items, inputs, outputs, targets):
+        write_image_atomic(out / "pairs" / "input" / f"{item.name}.png", x)
+        write_image_atomic(out / "pairs" / "output" / f"{item.name}.png", y)
+        write_image_atomic(out / "pairs" / "target" / f"{item.name}.png", t)
+
+
+def _baseline_specs(model: FaceModel, spec: str) -> list[str]:
+    """The baselines to run beside ``model`` (not itself)."""
+    return [b for b in ("identity", f"mean-{model.target_expression}") if b != spec and b != model.name]
+
+
+@dataclass
+class Evaluation:
+    """Everything :func:`evaluate` produced."""
+
+    out_dir: Path
+    items: list[EvalItem]
+    runs: list[ModelRun]
+    document: dict[str, Any]
+
+
+def evaluate(
+    model_spec: str,
+    data: str | Path,
+    split: str = "test",
+    out: str | Path = "evaluation",
+    batch_size: int = 64,
+    judges: Judges | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Evaluate one model (and the baselines) on a prepared dataset split; see the module docstring.
+
+    Raises:
+        BadInputError: the data, split or model cannot be used.
+    """
+    data, out = Path(data), Path(out)
+    prepared = PreparedDataset(data)
+    models = [resolve_model(model_spec, prepared, split)]
+    models += [resolve_model(b, prepared, split) for b in _baseline_specs(models[0], model_spec)]
+    items, targets, scorer = _prepare_items(prepared, split, models, judges)
+    runs = [_run_and_score(m, prepared, items, scorer, batch_size, progress) for m in models]
+    main = runs[0]
+    inputs = to_uint8(_load(prepared, [i.inputs[0] for i in items], models[0].size, models[0].channels))
+    _write_pairs(out, items, inputs, main.outputs, targets)
+    document = _metrics_document(main, data, split, len(items), runs[1:])
+    write_text_atomic(out / "metrics.json", json.dumps(document, indent=2))
+    write_text_atomic(out / "items.csv", _items_csv(items, main))
+    write_report(out, f"facexpr evaluate: {main.name}", data, split, items, runs, main_only_grid=True)
+    return Evaluation(out, items, runs, document)
+
+
+def compare(
+    model_specs: Sequence[str],
+    data: str | Path,
+    split: str = "test",
+    out: str | Path = "comparison",
+    batch_size: int = 64,
+    judges: Judges | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Several models on the same items: one table, one grid (input | each model | target)."""
+    data, out = Path(data), Path(out)
+    prepared = PreparedDataset(data)
+    models = [resolve_model(spec, prepared, split) for spec in model_specs]
+    tasks = {(m.target_expression) for m in models}
+    if len(tasks) != 1:
+        raise BadInputError(data, f"models produce different expressions ({', '.join(sorted(tasks))}); compare like with like")
+    items, targets, scorer = _prepare_items(prepared, split, models, judges)
+    runs = [_run_and_score(m, prepared, items, scorer, batch_size, progress) for m in models]
+    inputs = to_uint8(_load(prepared, [i.inputs[0] for i in items], models[0].size, models[0].channels))
+    for item, x, t in zip(items, inputs, targets):
+        write_image_atomic(out / "pairs" / "input" / f"{item.name}.png", x)
+        write_image_atomic(out / "pairs" / "target" / f"{item.name}.png", t)
+    for index, run in enumerate(runs):
+        for item, y in zip(items, run.outputs):
+            write_image_atomic(out / "pairs" / f"output-{index}" / f"{item.name}.png", y)
+    document = {
+        "data": str(data),
+        "split": split,
+        "n": len(items),
+        "models": [
+            {"model": r.name, "metrics": {k: json_number(r.summary[k]) for k in METRICS}, "seconds_per_face": r.seconds_per_face}
+            for r in runs
+        ],
+    }
+    write_text_atomic(out / "metrics.json", json.dumps(document, indent=2))
+    write_report(out, "facexpr compare", data, split, items, runs, main_only_grid=False)
+    return Evaluation(out, items, runs, document)
+
+
+def _prepare_items(
+    prepared: PreparedDataset, split: str, models: Sequence[FaceModel], judges: Judges | None
+) -> tuple[list[EvalItem], np.ndarray, Scorer]:
+    """Items of the split for these models, their uint8 targets at the models' size, and a scorer."""
+    if split != "all" and split not in prepared.splits:
+        raise BadInputError(prepared.manifest_path, f"no split {split!r} (present: {', '.join(prepared.splits)})")
+    first = models[0]
+    if any(m.size != first.size for m in models):
+        raise BadInputError(prepared.root, "models work at different crop sizes; compare models of one size")
+    records = prepared.select(split=None if split == "all" else split)
+    shots = max(m.max_inputs for m in models)
+    items = evaluation_items(records, first.target_expression, first.source_expressions, shots=shots)
+    if not items:
+        raise BadInputError(
+            prepared.manifest_path,
+            f"no evaluation items in split {split!r} for {first.name} (needs subjects with both "
+            f"{'+'.join(first.source_expressions or ('an expressive',))} and {first.target_expression} crops)",
+        )
+    targets = to_uint8(_load(prepared, [i.target for i in items], first.size, first.channels))
+    return items, targets, Scorer(targets, [i.key for i in items], first.target_expression, judges)
+
+
+def _run_and_score(
+    model: FaceModel,
+    prepared: PreparedDataset,
+    items: list[EvalItem],
+    scorer: Scorer,
+    batch_size: int,
+    progress: Progress | None,
+) -> ModelRun:
+    """Run one model on the items and score it."""
+    outputs, seconds = run_model(model, prepared, items, batch_size, progress)
+    rows, summary = scorer.score(outputs)
+    return ModelRun(model.name, outputs, seconds, rows, summary)

@@ -1,0 +1,115 @@
+"""``facexpr evaluate`` / ``compare``: items, baselines, metrics.json, pairs and the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from facexpr.data.pairing import PreparedDataset
+from facexpr.data.prepare import PrepareOptions, prepare_dataset
+from facexpr.data.records import read_manifest, write_manifest
+from facexpr.data.synthetic import generate_dataset
+from facexpr.evaluation import compare, evaluate, evaluation_items
+from facexpr.models import IdentityModel, MeanFaceModel, load_model
+
+METRIC_KEYS = {"psnr", "ssim", "mse", "mse_255", "sharpness", "id_distance", "id_same_rate", "id_rank1",
+               "landmark_error", "p_neutral", "expression_top1"}
+
+
+@pytest.fixture(scope="module")
+def synthetic_prepared(tmp_path_factory):
+    """Nine synthetic people (neutral, happy, surprise), 64 px, split 0.34/0.33/0.33."""
+    root = tmp_path_factory.mktemp("eval")
+    generate_dataset(root / "raw", n_subjects=9, expressions=("neutral", "happy", "surprise"), size=160, seed=11)
+    prepare_dataset(root / "raw", root / "prepared", PrepareOptions(size=64, split_ratios=(0.34, 0.33, 0.33)))
+    return root / "prepared"
+
+
+def test_items_pair_each_expressive_crop_with_its_neutral(synthetic_prepared):
+    records = PreparedDataset(synthetic_prepared).select(split="test")
+    items = evaluation_items(records)
+    assert items and all(i.target.is_neutral and not i.inputs[0].is_neutral for i in items)
+    assert all(i.inputs[0].subject == i.target.subject for i in items)
+    groups = evaluation_items(records, shots=5)
+    assert len(groups) == len({i.key for i in items}) and all(len(g.inputs) == 2 for g in groups)
+    synthesis = evaluation_items(records, target_expression="happy")
+    assert all(i.inputs[0].is_neutral and i.target.expression == "happy" for i in synthesis)
+
+
+def test_evaluate_identity_writes_pairs_metrics_and_report(synthetic_prepared, tmp_path):
+    result = evaluate("identity", synthetic_prepared, "test", tmp_path / "ev")
+    document = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert document["model"] == "identity" and document["n"] == len(result.items) > 0
+    assert set(document["metrics"]) == METRIC_KEYS
+    assert "mean-neutral" in document["baselines"]
+    names = {p.name for p in (tmp_path / "ev" / "pairs" / "input").iterdir()}
+    assert names == {p.name for p in (tmp_path / "ev" / "pairs" / "output").iterdir()}
+    assert names == {p.name for p in (tmp_path / "ev" / "pairs" / "target").iterdir()}
+    # identity returns the input: output and input images are the same files' pixels
+    for name in names:
+        assert (tmp_path / "ev" / "pairs" / "input" / name).read_bytes() == (tmp_path / "ev" / "pairs" / "output" / name).read_bytes()
+    page = (tmp_path / "ev" / "report.html").read_text()
+    assert page.count("<img") >= 4 and "pairs/output/" in page and "mean-neutral" in page
+    assert (tmp_path / "ev" / "plots" / "distributions.png").stat().st_size > 1000
+    assert (tmp_path / "ev" / "items.csv").read_text().count("\n") == len(result.items) + 1
+
+
+def test_identical_output_and_target_give_infinite_psnr_and_unit_ssim(synthetic_prepared, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(synthetic_prepared, copy)
+    records = read_manifest(copy / "manifest.csv")
+    neutral = {r.subject: r.path for r in records if r.is_neutral}
+    for r in records:
+        if not r.is_neutral:
+            shutil.copyfile(copy / neutral[r.subject], copy / r.path)
+    write_manifest(copy / "manifest.csv", records)
+    document = evaluate("identity", copy, "test", tmp_path / "ev").document
+    assert document["metrics"]["psnr"] == "inf"
+    assert document["metrics"]["ssim"] == pytest.approx(1.0)
+    assert document["metrics"]["mse"] == 0.0 and document["metrics"]["id_rank1"] == 1.0
+
+
+def test_mean_face_leaves_the_subject_out_on_a_held_out_set(synthetic_prepared, tmp_path):
+    held_out = tmp_path / "held"
+    shutil.copytree(synthetic_prepared, held_out)
+    records = read_manifest(held_out / "manifest.csv")
+    for r in records:
+        r.split = "test"
+    write_manifest(held_out / "manifest.csv", records)
+    prepared = PreparedDataset(held_out)
+    model = MeanFaceModel.fit(prepared, "test")
+    assert model.loso and len(model.subject_keys) == 9
+    key = model.subject_keys[0]
+    others = torch.stack([m for k, m in zip(model.subject_keys, model.subject_means) if k != key]).mean(0)
+    predicted = model.predict(torch.zeros(1, 1, 3, 64, 64), [key])[0]
+    assert torch.allclose(predicted, others, atol=1e-6)
+    assert not torch.allclose(predicted, model.subject_means.mean(0), atol=1e-4)
+    model.save(tmp_path / "mean")
+    again = load_model(tmp_path / "mean")
+    assert torch.equal(again.predict(torch.zeros(1, 1, 3, 64, 64), [key]), model.predict(torch.zeros(1, 1, 3, 64, 64), [key]))
+
+
+def test_compare_reports_every_model_on_the_same_items(synthetic_prepared, tmp_path):
+    IdentityModel.fit(PreparedDataset(synthetic_prepared)).save(tmp_path / "identity-dir")
+    result = compare([str(tmp_path / "identity-dir"), "mean-neutral"], synthetic_prepared, "test", tmp_path / "cmp")
+    document = json.loads((tmp_path / "cmp" / "metrics.json").read_text())
+    assert [m["model"] for m in document["models"]] == ["identity", "mean-neutral"]
+    assert (tmp_path / "cmp" / "pairs" / "output-1").is_dir()
+    identity, mean = result.runs
+    assert identity.summary["landmark_error"] > 0
+    assert not np.array_equal(identity.outputs, mean.outputs)
+
+
+@pytest.mark.slow
+def test_frl_identity_is_recognised_and_the_mean_face_is_not(frl_london, tmp_path):
+    prepared = tmp_path / "frl"
+    prepare_dataset(frl_london, prepared, PrepareOptions(size=128))
+    document = evaluate("identity", prepared, "test", tmp_path / "ev").document
+    n_subjects = document["n"]
+    assert document["metrics"]["id_rank1"] == 1.0
+    mean = document["baselines"]["mean-neutral"]["metrics"]
+    assert mean["id_rank1"] <= 3.0 / n_subjects + 0.1  # chance is 1/n
