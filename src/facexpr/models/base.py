@@ -6,6 +6,10 @@ A :class:`FaceModel` maps one or several aligned crops of a person (a
 (a *synthesizer*). A trained model is a directory holding ``config.json``
 (family, sizes, expressions, hyper-parameters) and ``weights.safetensors``; it
 loads with :func:`load_model` without executing any code from the files.
+
+Families that learn from data also offer ``fit(prepared, split="train")``, a
+classmethod returning a fitted model with default options; ``facexpr
+benchmark`` times it for every family that has one.
 """
 
 from __future__ import annotations

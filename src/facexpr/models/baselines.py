@@ -32,6 +32,12 @@ class IdentityModel(FaceModel):
         """Always ``identity``: the baseline's name in tables."""
         return "identity"
 
+    @classmethod
+    def fit(cls, prepared: PreparedDataset, split: str | None = "train") -> "IdentityModel":
+        """Nothing to learn: an identity model at the dataset's crop size and channels."""
+        first = prepared.load(prepared.records[0])
+        return cls(first.shape[-1], first.shape[0], None, "neutral")
+
     def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
         """The first of each item's input crops."""
         return inputs[:, 0].clone()
