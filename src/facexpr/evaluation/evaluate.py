@@ -28,7 +28,7 @@ from facexpr.evaluation.items import EvalItem, evaluation_items
 from facexpr.evaluation.report import write_report
 from facexpr.evaluation.scoring import METRICS, Judges, Scorer
 from facexpr.io import BadInputError, write_image_atomic, write_text_atomic
-from facexpr.metrics import json_number
+from facexpr.metrics import finite_or_string
 from facexpr.models import FaceModel, IdentityModel, MeanFaceModel, load_model
 
 Progress = Callable[[int, int, str], None]
@@ -121,16 +121,16 @@ def _items_csv(items: Sequence[EvalItem], run: ModelRun) -> str:
 
 
 def _metrics_document(run: ModelRun, data: Path, split: str, n: int, baselines: Sequence[ModelRun]) -> dict[str, Any]:
-    """The metrics.json content: strict JSON (inf as "inf", NaN as null)."""
+    """The metrics.json content: strict JSON, so inf and NaN are written as the strings "inf" and "nan"."""
     return {
         "model": run.name,
         "data": str(data),
         "split": split,
         "n": n,
-        "metrics": {k: json_number(run.summary[k]) for k in METRICS},
+        "metrics": {k: finite_or_string(run.summary[k]) for k in METRICS},
         "seconds_per_face": run.seconds_per_face,
         "baselines": {
-            b.name: {"metrics": {k: json_number(b.summary[k]) for k in METRICS}, "seconds_per_face": b.seconds_per_face}
+            b.name: {"metrics": {k: finite_or_string(b.summary[k]) for k in METRICS}, "seconds_per_face": b.seconds_per_face}
             for b in baselines
         },
     }
@@ -219,7 +219,7 @@ def compare(
         "split": split,
         "n": len(items),
         "models": [
-            {"model": r.name, "metrics": {k: json_number(r.summary[k]) for k in METRICS}, "seconds_per_face": r.seconds_per_face}
+            {"model": r.name, "metrics": {k: finite_or_string(r.summary[k]) for k in METRICS}, "seconds_per_face": r.seconds_per_face}
             for r in runs
         ],
     }

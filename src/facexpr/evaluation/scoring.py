@@ -81,22 +81,21 @@ class Scorer:
 
     def score(self, outputs: np.ndarray) -> tuple[list[dict[str, Any]], dict[str, float]]:
         """Per-item metric rows and their summary (means and rates) for ``outputs`` (same order as targets)."""
-        distance, same, rank1 = identity_scores(
+        identity = identity_scores(
             self.judges.identity.descriptors(outputs), self.target_descriptors, self.keys,
             self.gallery, self.gallery_keys,
         )
-        geometry = landmark_error(self.judges.landmarks.landmarks(outputs), self.target_landmarks)
+        distance, same, rank1 = identity.distance, identity.same_person, identity.rank1
+        geometry = np.atleast_1d(landmark_error(self.judges.landmarks.landmarks(outputs), self.target_landmarks))
         probabilities = self.judges.expression.probabilities(outputs)
         neutral = EXPRESSION_CLASSES.index("neutral")
         top = [EXPRESSION_CLASSES[i] for i in probabilities.argmax(axis=1)]
         judged_target = self.target_expression in EXPRESSION_CLASSES
         rows = []
+        pixel = {name: np.atleast_1d(getattr(metrics, function)(outputs, self.targets)) for name, function in (
+            ("psnr", "psnr"), ("ssim", "ssim"), ("mse", "mse"), ("mse_255", "mse_255"), ("sharpness", "sharpness_ratio"))}
         columns = {
-            "psnr": metrics.psnr(outputs, self.targets),
-            "ssim": metrics.ssim(outputs, self.targets),
-            "mse": metrics.mse(outputs, self.targets),
-            "mse_255": metrics.mse_255(outputs, self.targets),
-            "sharpness": metrics.sharpness_ratio(outputs, self.targets),
+            **pixel,
             "id_distance": distance,
             "id_same": same,
             "id_rank1": rank1,
