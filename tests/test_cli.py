@@ -11,7 +11,9 @@ from facexpr.data.records import read_manifest
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["synthetic"], ["demo"], ["openface"]])
+@pytest.mark.parametrize(
+    "command", [[], ["prepare"], ["synthetic"], ["demo"], ["openface"], ["evaluate"], ["compare"], ["benchmark"]]
+)
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
@@ -62,3 +64,19 @@ def test_openface_command_writes_the_kept_frames(tmp_path):
     assert [row["frame"] for row in read_openface_csv(tmp_path / "kept.csv")] == expected
     stricter = runner.invoke(app, ["openface", str(fixture), "--max-pose", "0.5"])
     assert f"kept {len(expected)} of" not in stricter.output
+
+
+def test_evaluate_and_compare_commands(tmp_path):
+    raw, data = tmp_path / "raw", tmp_path / "prepared"
+    runner.invoke(app, ["synthetic", str(raw), "-n", "4", "--expressions", "neutral,happy", "--size", "128"])
+    assert runner.invoke(app, ["prepare", str(raw), "--out", str(data), "--size", "64", "--split", "test"]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "--model", "identity", "--data", str(data), "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    assert "mean-neutral" in result.output and (tmp_path / "ev" / "report.md").is_file()
+    result = runner.invoke(app, ["compare", "--data", str(data), "--models", "identity", "mean-neutral", "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cmp" / "pairs" / "output-1").is_dir()
+    missing = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "nope"), "--data", str(data), "--out", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "not a facexpr model directory" in missing.output
+    wrong_split = runner.invoke(app, ["evaluate", "--model", "identity", "--data", str(data), "--split", "val", "--out", str(tmp_path / "y")])
+    assert wrong_split.exit_code == 2 and "no split 'val'" in wrong_split.output

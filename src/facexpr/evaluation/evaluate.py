@@ -174,7 +174,7 @@ def evaluate(
         BadInputError: the data, split or model cannot be used.
     """
     data, out = Path(data), Path(out)
-    prepared = PreparedDataset(data)
+    prepared = _open(data, split)
     models = [resolve_model(model_spec, prepared, split)]
     models += [resolve_model(b, prepared, split) for b in _baseline_specs(models[0], model_spec)]
     items, targets, scorer = _prepare_items(prepared, split, models, judges)
@@ -200,7 +200,7 @@ def compare(
 ) -> Evaluation:
     """Several models on the same items: one table, one grid (input | each model | target)."""
     data, out = Path(data), Path(out)
-    prepared = PreparedDataset(data)
+    prepared = _open(data, split)
     models = [resolve_model(spec, prepared, split) for spec in model_specs]
     tasks = {(m.target_expression) for m in models}
     if len(tasks) != 1:
@@ -228,12 +228,18 @@ def compare(
     return Evaluation(out, items, runs, document)
 
 
+def _open(data: Path, split: str) -> PreparedDataset:
+    """The prepared dataset, after checking that it has ``split``."""
+    prepared = PreparedDataset(data)
+    if split != "all" and split not in prepared.splits:
+        raise BadInputError(prepared.manifest_path, f"no split {split!r} (present: {', '.join(prepared.splits)})")
+    return prepared
+
+
 def _prepare_items(
     prepared: PreparedDataset, split: str, models: Sequence[FaceModel], judges: Judges | None
 ) -> tuple[list[EvalItem], np.ndarray, Scorer]:
     """Items of the split for these models, their uint8 targets at the models' size, and a scorer."""
-    if split != "all" and split not in prepared.splits:
-        raise BadInputError(prepared.manifest_path, f"no split {split!r} (present: {', '.join(prepared.splits)})")
     first = models[0]
     if any(m.size != first.size for m in models):
         raise BadInputError(prepared.root, "models work at different crop sizes; compare models of one size")
