@@ -17,11 +17,9 @@ from facexpr.data.synthetic import (
     face_landmarks,
     generate_dataset,
     identity_from_seed,
-    read_landmarks_sidecar,
     render_face,
-    sidecar_path,
-    write_landmarks_sidecar,
 )
+from facexpr.data.sidecar import read_landmarks_sidecar, sidecar_path, write_landmarks_sidecar
 from facexpr.io import file_sha256, load_image
 
 PERSON = identity_from_seed(1)

@@ -70,7 +70,7 @@ def benchmark_command(
     import json
 
     from facexpr.evaluation.benchmark import run_benchmark
-    from facexpr.io import write_text_atomic
+    from facexpr.io import BadInputError, write_text_atomic
 
     try:
         chosen = tuple(int(s) for s in sizes.split(",") if s.strip())

@@ -19,7 +19,7 @@ like photos.
 :func:`generate_dataset` writes a folder in the generic layout
 ``<subject>/<expression>/<take>.png`` with a landmark sidecar
 (``<take>.landmarks.json``) beside each image; the face pipeline reads a
-sidecar (:func:`read_landmarks_sidecar`) instead of detecting landmarks.
+sidecar (:mod:`facexpr.data.sidecar`) instead of detecting landmarks.
 
 Units: geometry is built in "face units", where half the face width at eye
 level is about 1, the origin is the midpoint between the eyes and y points down.
@@ -27,9 +27,7 @@ level is about 1, the origin is the midpoint between the eyes and y points down.
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
 import zlib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -38,7 +36,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from facexpr.io import write_image_atomic, write_text_atomic
+from facexpr.data.sidecar import write_landmarks_sidecar
+from facexpr.io import write_image_atomic
 
 RGB = tuple[int, int, int]
 
@@ -49,9 +48,6 @@ UNIT_FRACTION = 0.25
 EYE_LINE = 0.44
 #: Superellipse exponent of the skull outline (2 would be an egg-like ellipse).
 SKULL_POWER = 2.6
-#: Suffixes after which a sidecar replaces the suffix (``1.png`` -> ``1.landmarks.json``).
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm"})
-SIDECAR_SUFFIX = ".landmarks.json"
 
 #: Skin from very light to very dark; hair black, dark brown, brown, auburn, blond, grey;
 #: iris dark brown, brown, hazel, green, blue, grey (8-bit RGB).
@@ -805,51 +801,7 @@ def render_face(identity: Identity, aus: ActionUnits = ActionUnits(), size: int 
     return SyntheticFace(p.result(), frame.pixels(pts).astype(np.float32), identity, aus, placement)
 
 
-# --------------------------------------------------------------------------- landmark sidecars and datasets
-
-
-def sidecar_path(image_path: str | Path) -> Path:
-    """Where the landmarks of an image live: ``1.png`` -> ``1.landmarks.json``.
-
-    Files without an image suffix (``subject01.happy``) keep their whole name
-    (``subject01.happy.landmarks.json``) so that siblings never share a sidecar.
-    """
-    path = Path(image_path)
-    stem = path.stem if path.suffix.lower() in IMAGE_SUFFIXES else path.name
-    return path.with_name(stem + SIDECAR_SUFFIX)
-
-
-def write_landmarks_sidecar(image_path: str | Path, landmarks: np.ndarray) -> Path:
-    """Store an image's 68 known landmarks (pixels, x then y) beside it, atomically, so the
-    face pipeline uses them instead of running detection; returns the sidecar path."""
-    points = np.asarray(landmarks, dtype=float)
-    if points.shape != (68, 2) or not np.isfinite(points).all():
-        raise ValueError(f"landmarks must be 68 finite (x, y) pairs, got an array of shape {points.shape}")
-    path = sidecar_path(image_path)
-    payload = {"landmarks": [[round(float(x), 4), round(float(y), 4)] for x, y in points]}
-    write_text_atomic(path, json.dumps(payload, separators=(",", ":")))
-    return path
-
-
-def read_landmarks_sidecar(image_path: str | Path) -> np.ndarray | None:
-    """The (68, 2) float32 landmarks stored beside an image, or None when there are none.
-
-    A sidecar that cannot be used (bad JSON, wrong shape) is reported with a
-    warning and ignored, so the face is detected as for any photo.
-    """
-    path = sidecar_path(image_path)
-    if not path.is_file():
-        return None
-    try:
-        points = np.asarray(json.loads(path.read_text(encoding="utf-8"))["landmarks"], dtype=np.float32)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        warnings.warn(f"{path}: unreadable landmark sidecar ignored ({error})", stacklevel=2)
-        return None
-    if points.shape != (68, 2) or not np.isfinite(points).all():
-        warnings.warn(f"{path}: landmark sidecar ignored (expected 68 finite (x, y) pairs, got shape {points.shape})",
-                      stacklevel=2)
-        return None
-    return points
+# --------------------------------------------------------------------------- datasets
 
 
 def _jitter(aus: ActionUnits, rng: np.random.Generator, amount: float = 0.06) -> ActionUnits:
