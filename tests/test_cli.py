@@ -80,3 +80,8 @@ def test_evaluate_and_compare_commands(tmp_path):
     assert missing.exit_code == 2 and "not a facexpr model directory" in missing.output
     wrong_split = runner.invoke(app, ["evaluate", "--model", "identity", "--data", str(data), "--split", "val", "--out", str(tmp_path / "y")])
     assert wrong_split.exit_code == 2 and "no split 'val'" in wrong_split.output
+
+
+def test_benchmark_rejects_bad_sizes(tmp_path):
+    result = runner.invoke(app, ["benchmark", "--sizes", "64,big", "--out", str(tmp_path / "b.json")])
+    assert result.exit_code == 2 and "--sizes" in result.output and not (tmp_path / "b.json").exists()
