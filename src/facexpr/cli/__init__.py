@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from facexpr.cli import demo, evaluate, openface, prepare, synthetic
+from facexpr.cli import demo, evaluate, openface, prepare, synthetic, train_vae
 
 app = typer.Typer(
     name="facexpr",
@@ -13,12 +13,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+train_app = typer.Typer(help="Train a model on a prepared dataset.", no_args_is_help=True)
+train_app.command("vae")(train_vae.train_vae_command)
+train_app.command("neutralizer")(train_vae.train_neutralizer_command)
+
 app.command("prepare")(prepare.prepare_command)
 app.command("synthetic")(synthetic.synthetic_command)
 app.command("openface")(openface.openface_command)
 app.command("evaluate")(evaluate.evaluate_command)
 app.command("compare")(evaluate.compare_command)
 app.command("benchmark")(evaluate.benchmark_command)
+app.add_typer(train_app, name="train")
 app.command("demo")(demo.demo_command)
 
 

@@ -1,0 +1,89 @@
+"""``VAEModel``: a trained stage-1 beta-VAE of neutral faces as a :class:`FaceModel` (family ``vae``)."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any, Sequence
+
+import torch
+
+from facexpr.data.pairing import PreparedDataset
+from facexpr.models.base import FaceModel, register_model
+from facexpr.models.vae.config import VAEConfig
+from facexpr.models.vae.network import BetaVAE, resize_to
+
+#: Short defaults of :meth:`VAEModel.fit` (what ``facexpr benchmark`` times).
+FIT_EPOCHS = 5
+
+
+@register_model
+class VAEModel(FaceModel):
+    """A neutral-face autoencoder: ``predict`` reconstructs the first input through the latent mean.
+
+    As a :class:`FaceModel` its target is the neutral face, so ``facexpr
+    evaluate`` measures how well the space of neutral faces it learned
+    represents a person. ``encode``, ``decode`` and ``sample`` expose the
+    latent space that stage 2 builds on.
+    """
+
+    family = "vae"
+
+    def __init__(self, config: VAEConfig, network: BetaVAE | None = None):
+        super().__init__(config.size, config.channels, None, "neutral", max_inputs=1)
+        self.vae_config = config
+        self.network = (network if network is not None else BetaVAE(config)).eval()
+
+    @property
+    def name(self) -> str:
+        """``vae-<arch>``: the name in evaluation tables."""
+        return f"vae-{self.vae_config.arch}"
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent mean and log-variance (B, D) of crops (B, C, H, W) in [0, 1] (resized to the model's size)."""
+        return self.network.encoder(resize_to(images.float(), self.size))
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Crops (B, C, S, S) in [0, 1] from latents (B, D)."""
+        return self.network.decoder(z.float())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` new neutral faces decoded from latents drawn from the prior N(0, I)."""
+        z = torch.randn(n, self.vae_config.latent_dim, generator=generator)
+        return self.decode(z)
+
+    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
+        """Reconstruction of each item's first crop: ``decode(mu(x))``."""
+        mu, _ = self.encode(inputs[:, 0])
+        return self.decode(mu).clamp(0, 1)
+
+    def config(self) -> dict[str, Any]:
+        """Base config plus the architecture (``vae``)."""
+        return {**super().config(), "vae": self.vae_config.to_dict()}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Encoder and decoder weights (and batch-norm statistics)."""
+        return dict(self.network.state_dict())
+
+    @classmethod
+    def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "VAEModel":
+        """Rebuild the network from ``config["vae"]`` and load the saved weights."""
+        vae_config = VAEConfig.from_dict(config["vae"])
+        network = BetaVAE(vae_config)
+        network.load_state_dict(tensors)
+        return cls(vae_config, network)
+
+    @classmethod
+    def fit(cls, prepared: PreparedDataset, split: str | None = "train", epochs: int = FIT_EPOCHS) -> "VAEModel":
+        """Train the CPU preset (VGG, fixed beta) for a few epochs at the dataset's crop size; quiet, in a temporary folder."""
+        from facexpr.training import BetaSchedule, TrainOptions, train_vae
+
+        first = prepared.load(prepared.records[0])
+        config = VAEConfig.from_preset("cpu", size=first.shape[-1], channels=first.shape[0])
+        options = TrainOptions(epochs=epochs, progress=False, logs=False)
+        with tempfile.TemporaryDirectory() as folder:
+            result = train_vae(prepared, folder, config, BetaSchedule("fixed"), options, split=split or "train")
+        assert result.model is not None  # a single-process run is always rank 0
+        return result.model

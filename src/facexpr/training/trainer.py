@@ -1,0 +1,165 @@
+"""The Lightning loop both stages share: Trainer, checkpoints and resume, logs, export and training summary.
+
+A run writes into one folder ``DIR``:
+
+* ``DIR/checkpoints/best.ckpt`` (lowest validation MSE) and ``last.ckpt``
+  (refreshed every epoch, on interruption, and every ``checkpoint_every``
+  steps). Rerunning the same command while ``last.ckpt`` exists resumes from
+  it: epoch, global step, optimizer, beta, stopping counters. These are
+  Lightning's (pickle) checkpoints, for resuming inside the training folder only.
+* ``DIR/logs/csv`` and ``DIR/logs/tensorboard``.
+* the model itself, ``DIR/config.json`` + ``DIR/weights.safetensors`` (the
+  best epoch's weights; loads with :func:`facexpr.load_model`, no pickle), and
+  ``DIR/summary.json``: epochs, best validation MSE and epoch, stop reason,
+  seconds, the final value of every logged loss term.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader
+
+from facexpr.io import BadInputError, write_text_atomic
+from facexpr.models.base import FaceModel
+from facexpr.training.callbacks import VAL_METRIC, ThesisStopping, TrainingClock
+from facexpr.training.module import StageModule
+from facexpr.training.options import TrainOptions
+
+SUMMARY_FILE = "summary.json"
+CHECKPOINTS = "checkpoints"
+LAST = "last"
+BEST = "best"
+
+
+@dataclass
+class TrainResult:
+    """What a run returns: the model and its summary on the main process (None on the other processes)."""
+
+    out_dir: Path
+    model: FaceModel | None
+    summary: dict[str, Any] | None
+
+
+def last_checkpoint(out_dir: Path) -> Path | None:
+    """``DIR/checkpoints/last.ckpt`` when an earlier run of this folder left one (then the run resumes)."""
+    path = out_dir / CHECKPOINTS / f"{LAST}.ckpt"
+    return path if path.is_file() else None
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse a folder that already holds a finished training (rerunning an interrupted one resumes it).
+
+    Raises:
+        BadInputError: ``DIR/summary.json`` exists, or ``DIR`` is a file.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInputError(out_dir, "exists and is not a folder")
+    if (out_dir / SUMMARY_FILE).is_file():
+        raise BadInputError(out_dir, "already holds a trained model (summary.json); choose another --out")
+
+
+def build_trainer(
+    out_dir: Path, options: TrainOptions, callbacks: Sequence[Callback], steps_per_epoch: int
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """A Trainer with best/last checkpoints, CSV + TensorBoard logs, rich progress and the hardware options.
+
+    Returns the trainer and its best-validation-MSE checkpoint callback.
+    """
+    folder = out_dir / CHECKPOINTS
+    best = ModelCheckpoint(dirpath=folder, filename=BEST, monitor=VAL_METRIC, mode="min", save_top_k=1,
+                           enable_version_counter=False, auto_insert_metric_name=False)
+    last = ModelCheckpoint(dirpath=folder, filename=LAST, every_n_epochs=1, save_on_train_epoch_end=True,
+                           save_on_exception=True, enable_version_counter=False)
+    extra: list[Callback] = [best, last]
+    if options.checkpoint_every:
+        extra.append(ModelCheckpoint(dirpath=folder, filename=LAST, every_n_train_steps=options.checkpoint_every,
+                                     enable_version_counter=False))
+    if options.progress:
+        extra.append(RichProgressBar())
+    loggers = [CSVLogger(out_dir / "logs", name="csv"), TensorBoardLogger(out_dir / "logs", name="tensorboard")]
+    trainer = L.Trainer(
+        default_root_dir=out_dir,
+        max_epochs=options.epochs,
+        max_steps=options.max_steps,
+        accelerator=options.accelerator,
+        devices=options.devices,
+        strategy=options.strategy,
+        num_nodes=options.num_nodes,
+        precision=options.precision,
+        callbacks=[*callbacks, *extra],
+        logger=loggers if options.logs else False,
+        enable_progress_bar=options.progress,
+        enable_model_summary=options.progress,
+        num_sanity_val_steps=0,
+        log_every_n_steps=max(1, min(50, steps_per_epoch)),
+    )
+    return trainer, best
+
+
+def _best_weights(module: StageModule, checkpoint: str) -> None:
+    """Load the best checkpoint's network weights into ``module.net`` (tensors only)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    module.net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
+
+
+def _final_terms(trainer: L.Trainer) -> dict[str, float]:
+    """The last epoch-level value of every logged metric (step-level values left out)."""
+    return {
+        name.removesuffix("_epoch"): round(float(value), 6)
+        for name, value in sorted(trainer.callback_metrics.items())
+        if not name.endswith("_step") and torch.is_tensor(value) and value.numel() == 1
+    }
+
+
+def run_training(
+    module: StageModule,
+    loaders: tuple[DataLoader, DataLoader],
+    out_dir: Path,
+    options: TrainOptions,
+    callbacks: Sequence[Callback] = (),
+    describe: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fit ``module`` (resuming from ``DIR/checkpoints/last.ckpt`` if present), then export the best epoch.
+
+    ``callbacks`` are added to the stopping rule, the clock and the checkpoints;
+    ``describe`` (data, split, configs) goes into the summary. The model
+    directory and ``summary.json`` are written by the main process only.
+    """
+    stopping = ThesisStopping(options.departure, options.warmup, options.patience)
+    clock = TrainingClock()
+    trainer, best = build_trainer(out_dir, options, [stopping, clock, *callbacks], len(loaders[0]))
+    resume = last_checkpoint(out_dir)
+    with warnings.catch_warnings():
+        # A frozen stage-1 decoder and teacher encoder are in eval mode on purpose.
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+        trainer.fit(module, *loaders, ckpt_path=str(resume) if resume else None)
+    if not trainer.is_global_zero:
+        return TrainResult(out_dir, None, None)
+    if best.best_model_path:
+        _best_weights(module, best.best_model_path)
+    stopped = stopping.reason or ("max_steps" if 0 <= options.max_steps <= trainer.global_step else "max_epochs")
+    summary = {
+        **(describe or {}),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "resumed_from_step": clock.start_step or None,
+        "best_val_mse": None if best.best_model_score is None else round(float(best.best_model_score), 6),
+        "best_epoch": stopping.best_epoch if stopping.best_epoch >= 0 else None,
+        "stop_reason": stopped,
+        "seconds": round(clock.seconds, 2),
+        "final": _final_terms(trainer),
+        "options": options.to_dict(),
+    }
+    model = module.export()
+    model.save(out_dir, extra={"training": summary})
+    write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    return TrainResult(out_dir, model, summary)
