@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from facexpr.cli import demo, evaluate, openface, prepare, synthetic, train_vae
+from facexpr.cli import apply, demo, evaluate, openface, prepare, synthetic, train_vae
 
 app = typer.Typer(
     name="facexpr",
@@ -24,6 +24,8 @@ app.command("evaluate")(evaluate.evaluate_command)
 app.command("compare")(evaluate.compare_command)
 app.command("benchmark")(evaluate.benchmark_command)
 app.add_typer(train_app, name="train")
+app.command("neutralize")(apply.neutralize_command)
+app.command("synthesize")(apply.synthesize_command)
 app.command("demo")(demo.demo_command)
 
 

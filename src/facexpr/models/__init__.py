@@ -3,4 +3,7 @@
 from facexpr.models.base import MODEL_FAMILIES, FaceModel, load_model, register_model
 from facexpr.models.baselines import IdentityModel, MeanFaceModel
 
+# The model families register themselves with load_model on import.
+from facexpr.models import neutralizer, vae  # noqa: E402,F401  isort: skip
+
 __all__ = ["MODEL_FAMILIES", "FaceModel", "IdentityModel", "MeanFaceModel", "load_model", "register_model"]

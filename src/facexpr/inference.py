@@ -1,0 +1,113 @@
+"""Apply a trained model to raw photos: detect, align, map, write crops (and paste them back).
+
+This is what ``facexpr neutralize`` and ``facexpr synthesize`` run. Photos of
+any size go through the same :class:`facexpr.faces.FacePipeline` as training
+data, at the model's crop size and colour. A model that uses several photos
+of one person together (``max_inputs > 1``, the multi-image neutralizer)
+gets all of them at once and produces one face; single-image models map each
+photo on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from facexpr.faces import FacePipeline, paste_back
+from facexpr.faces.pipeline import AlignedFace
+from facexpr.io import BadInputError, load_image, write_image_atomic
+from facexpr.models import FaceModel
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class AppliedPhotos:
+    """What :func:`apply_to_photos` wrote: output crops, pasted photos, and photos skipped with their reason."""
+
+    outputs: list[Path] = field(default_factory=list)
+    pasted: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _aligned(pipeline: FacePipeline, photo: Path) -> tuple[np.ndarray, AlignedFace]:
+    """The photo and its largest face aligned for the model.
+
+    Raises:
+        BadInputError: unreadable photo or no face found.
+    """
+    image = load_image(photo, grey=pipeline.grey)
+    faces = pipeline.process(image)
+    if not faces:
+        raise BadInputError(photo, f"no face found ({pipeline.describe_search()})")
+    return image, faces[0]
+
+
+def _to_tensor(crops: Sequence[np.ndarray]) -> torch.Tensor:
+    """uint8 crops (S, S[, C]) -> one item (1, N, C, S, S) in [0, 1]."""
+    arrays = [c[:, :, None] if c.ndim == 2 else c for c in crops]
+    stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
+    return stacked.unsqueeze(0)
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(C, S, S) in [0, 1] -> (S, S, C) or (S, S) uint8."""
+    array = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return array[:, :, 0] if array.shape[2] == 1 else array
+
+
+def apply_to_photos(
+    model: FaceModel,
+    photos: Sequence[str | Path],
+    out_dir: str | Path,
+    paste: bool = False,
+    together: bool | None = None,
+    progress: Progress | None = None,
+) -> AppliedPhotos:
+    """Run ``model`` on raw photos and write ``OUT/<stem>_<target>.png`` (aligned crops at the model's size).
+
+    ``together`` (default: when the model takes several inputs) treats all
+    photos as one person: one output ``OUT/<target>.png`` from all of them.
+    With ``paste``, each output is also blended back into its photo(s) as
+    ``OUT/<stem>_<target>_pasted.png``. Photos that cannot be used (unreadable,
+    no face) are skipped with a one-line reason; the rest still run.
+
+    Raises:
+        BadInputError: no photo given, or no usable face in any of them.
+    """
+    if not photos:
+        raise BadInputError(Path(out_dir), "no photo given")
+    out_dir = Path(out_dir)
+    together = model.max_inputs > 1 if together is None else together
+    pipeline = FacePipeline(size=model.size, grey=model.channels == 1)
+    result = AppliedPhotos()
+    usable: list[tuple[Path, np.ndarray, AlignedFace]] = []
+    for done, photo in enumerate(map(Path, photos), start=1):
+        try:
+            usable.append((photo, *_aligned(pipeline, photo)))
+        except BadInputError as error:
+            result.skipped.append(str(error))
+        if progress:
+            progress(done, len(photos), photo.name)
+    if not usable:
+        raise BadInputError(Path(photos[0]), "no usable face in any photo: " + "; ".join(result.skipped))
+    target = model.target_expression
+    groups = [usable] if together else [[one] for one in usable]
+    for group in groups:
+        inputs = _to_tensor([face.image for _, _, face in group])
+        with torch.no_grad():
+            output = _to_uint8(model.predict(inputs)[0])
+        name = target if together else f"{group[0][0].stem}_{target}"
+        path = out_dir / f"{name}.png"
+        write_image_atomic(path, output)
+        result.outputs.append(path)
+        if paste:
+            for photo, image, face in group:
+                pasted = out_dir / f"{photo.stem}_{target}_pasted.png"
+                write_image_atomic(pasted, paste_back(image, output, face.matrix))
+                result.pasted.append(pasted)
+    return result
