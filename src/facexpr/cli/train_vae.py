@@ -33,6 +33,7 @@ STRATEGY = typer.Option("auto", "--strategy", help="auto, ddp, ddp_spawn, ... (L
 NODES = typer.Option(1, "--num-nodes", min=1, help="Machines for multi-node DDP.")
 PRECISION = typer.Option("32-true", "--precision", help="32-true, 16-mixed, bf16-mixed, ...")
 CHECKPOINT_EVERY = typer.Option(0, "--checkpoint-every", min=0, help="Also save last.ckpt every N steps (0: each epoch).")
+EPOCH_ITEMS = typer.Option(512, "--epoch-items", min=0, help="Draw at least this many training items per epoch (small datasets are repeated with new augmentations; 0: one pass).")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")
 
 
@@ -83,6 +84,7 @@ def train_vae_command(
     num_nodes: int = NODES,
     precision: str = PRECISION,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    epoch_items: int = EPOCH_ITEMS,
     progress: bool = PROGRESS,
 ) -> None:
     """Stage 1: train a beta-VAE on the neutral faces of a prepared dataset."""
@@ -97,7 +99,8 @@ def train_vae_command(
     options = _options(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, departure=departure, warmup=warmup,
         augment=augment, accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes,
-        precision=precision, checkpoint_every=checkpoint_every, progress=progress)
+        precision=precision, checkpoint_every=checkpoint_every, min_epoch_items=epoch_items,
+        progress=progress)
     _report(train_vae(data, out, config, schedule, options, split=split))
 
 
@@ -133,6 +136,7 @@ def train_neutralizer_command(
     num_nodes: int = NODES,
     precision: str = PRECISION,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    epoch_items: int = EPOCH_ITEMS,
     progress: bool = PROGRESS,
 ) -> None:
     """Stage 2: train the multi-image neutralizer (with --pretrained, the architecture options come from stage 1)."""
@@ -149,5 +153,6 @@ def train_neutralizer_command(
     options = _options(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, departure=departure, warmup=warmup,
         augment=augment, accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes,
-        precision=precision, checkpoint_every=checkpoint_every, progress=progress)
+        precision=precision, checkpoint_every=checkpoint_every, min_epoch_items=epoch_items,
+        progress=progress)
     _report(train_neutralizer(data, out, config, pretrained, options, shots=shots, split=split))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from facexpr.data.pairing import NeutralFaceDataset, NShotDataset, PreparedDataset
 
@@ -21,17 +21,22 @@ def validation_split(prepared: PreparedDataset, train_split: str) -> str:
     return VAL_SPLIT if VAL_SPLIT in prepared.splits else train_split
 
 
-def _loaders(train: Dataset, val: Dataset, batch_size: int, workers: int) -> tuple[DataLoader, DataLoader]:
-    """Shuffled training batches (last partial batch dropped when there are more) and ordered validation batches."""
+def _loaders(
+    train: Dataset, val: Dataset, batch_size: int, workers: int, min_epoch_items: int
+) -> tuple[DataLoader, DataLoader]:
+    """Shuffled training batches of at least ``min_epoch_items`` items per epoch (whole permutations of the
+    dataset, last partial batch dropped when there are more) and ordered validation batches."""
+    items = max(len(train), min_epoch_items)
+    sampler = RandomSampler(train, num_samples=items)
     return (
-        DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=len(train) > batch_size,
+        DataLoader(train, batch_size=batch_size, sampler=sampler, drop_last=items > batch_size,
                    num_workers=workers, persistent_workers=workers > 0),
         DataLoader(val, batch_size=batch_size, shuffle=False, num_workers=workers, persistent_workers=workers > 0),
     )
 
 
 def neutral_loaders(
-    prepared: PreparedDataset, split: str, batch_size: int, workers: int = 0
+    prepared: PreparedDataset, split: str, batch_size: int, workers: int = 0, min_epoch_items: int = 0
 ) -> tuple[DataLoader, DataLoader, str]:
     """Stage 1: every neutral crop of ``split`` for training, of the validation split for validation.
 
@@ -42,11 +47,12 @@ def neutral_loaders(
     """
     val_split = validation_split(prepared, split)
     train, val = NeutralFaceDataset(prepared, split), NeutralFaceDataset(prepared, val_split)
-    return (*_loaders(train, val, batch_size, workers), val_split)
+    return (*_loaders(train, val, batch_size, workers, min_epoch_items), val_split)
 
 
 def nshot_loaders(
-    prepared: PreparedDataset, split: str, shots: int, batch_size: int, workers: int = 0, seed: int = 0
+    prepared: PreparedDataset, split: str, shots: int, batch_size: int, workers: int = 0, seed: int = 0,
+    min_epoch_items: int = 0,
 ) -> tuple[DataLoader, DataLoader, str]:
     """Stage 2: groups of ``shots`` expressive crops with the subject's neutral face.
 
@@ -59,4 +65,4 @@ def nshot_loaders(
     val_split = validation_split(prepared, split)
     train = NShotDataset(prepared, split, shots, seed=seed, resample_each_epoch=True)
     val = NShotDataset(prepared, val_split, shots, seed=seed, resample_each_epoch=False)
-    return (*_loaders(train, val, batch_size, workers), val_split)
+    return (*_loaders(train, val, batch_size, workers, min_epoch_items), val_split)

@@ -31,6 +31,11 @@ class TrainOptions:
         progress: show the rich progress bar.
         logs: write CSV and TensorBoard logs under ``DIR/logs``.
         workers: DataLoader worker processes (0: load in the training process).
+        min_epoch_items: an epoch draws at least this many training items (a
+            dataset smaller than that is gone through several times, each time
+            in a new order and with new augmentations), so that a few dozen
+            faces still make enough optimizer steps per epoch for the stopping
+            rule and the beta schedule, which count epochs (0: one pass).
     """
 
     epochs: int = 60
@@ -51,6 +56,7 @@ class TrainOptions:
     progress: bool = True
     logs: bool = True
     workers: int = 0
+    min_epoch_items: int = 512
 
     def __post_init__(self) -> None:
         """Reject impossible values (ValueError, one line)."""
@@ -58,8 +64,8 @@ class TrainOptions:
             raise ValueError("epochs, batch size and number of nodes must be at least 1")
         if self.lr <= 0 or self.departure < 0:
             raise ValueError("the learning rate must be positive and the departure threshold not negative")
-        if self.patience < 1 or self.warmup < 0 or self.checkpoint_every < 0 or self.workers < 0:
-            raise ValueError("patience must be at least 1; warmup, checkpoint_every and workers not negative")
+        if self.patience < 1 or min(self.warmup, self.checkpoint_every, self.workers, self.min_epoch_items) < 0:
+            raise ValueError("patience must be at least 1; warmup, checkpoint_every, workers and min_epoch_items not negative")
 
     def to_dict(self) -> dict[str, Any]:
         """The options as a plain dict (recorded in the training summary)."""

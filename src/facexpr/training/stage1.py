@@ -82,7 +82,8 @@ def train_vae(
     prepared = open_prepared(data)
     channels = prepared.load(prepared.records[0]).shape[0]
     config = (config or VAEConfig.from_preset("cpu")).with_changes(channels=channels)
-    train_loader, val_loader, val_split = neutral_loaders(prepared, split, options.batch_size, options.workers)
+    train_loader, val_loader, val_split = neutral_loaders(
+        prepared, split, options.batch_size, options.workers, options.min_epoch_items)
     L.seed_everything(options.seed, workers=True, verbose=False)
     module = VAELightning(config, beta.initial, options.lr, options.augment)
     describe = {

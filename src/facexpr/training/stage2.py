@@ -149,7 +149,7 @@ def train_neutralizer(
         config = replace(config, vae=stage1.vae_config)
     config = replace(config, vae=config.vae.with_changes(channels=channels), max_inputs=shots)
     train_loader, val_loader, val_split = nshot_loaders(
-        prepared, split, shots, options.batch_size, options.workers, options.seed)
+        prepared, split, shots, options.batch_size, options.workers, options.seed, options.min_epoch_items)
     L.seed_everything(options.seed, workers=True, verbose=False)
     module = NeutralizerLightning(config, stage1, options.lr, options.augment)
     describe = {
