@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from facexpr.cli import apply, demo, evaluate, latent, openface, prepare, synthetic, train_vae
+from facexpr.cli import apply, demo, evaluate, experiments, latent, openface, prepare, synthetic, train_vae
 
 app = typer.Typer(
     name="facexpr",
@@ -27,6 +27,7 @@ app.add_typer(train_app, name="train")
 app.command("neutralize")(apply.neutralize_command)
 app.command("synthesize")(apply.synthesize_command)
 app.command("demo")(demo.demo_command)
+app.command("experiments")(experiments.experiments_command)
 app.command("sample")(latent.sample_command)
 app.command("tsne")(latent.tsne_command)
 

@@ -1,0 +1,77 @@
+"""``facexpr experiments``: the thesis' tables 6.1, 6.2 and 6.3 regenerated on a prepared dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from facexpr.cli.common import console, friendly_errors
+from facexpr.io import BadInputError
+
+
+def _names(text: Optional[str], option: str) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple (None when not given).
+
+    Raises:
+        BadInputError: an empty list.
+    """
+    if text is None:
+        return None
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:
+        raise BadInputError(Path("."), f"{option}: give one or more comma-separated values")
+    return values
+
+
+def _numbers(text: Optional[str], option: str) -> tuple[int, ...] | None:
+    """A comma-separated list of whole numbers (None when not given).
+
+    Raises:
+        BadInputError: a value that is not a whole number.
+    """
+    values = _names(text, option)
+    if values is None:
+        return None
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise BadInputError(Path("."), f"{option}: expected whole numbers like 3,5,7, got {text!r}") from None
+
+
+@friendly_errors
+def experiments_command(
+    table: str = typer.Option(..., "--table", "-t", help="Which tables: 6.1, 6.2, 6.3, a comma list, or all."),
+    data: Path = typer.Option(..., "--data", "-d", help="A prepared dataset folder (facexpr prepare)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder of the runs and tables; rerun the same command to resume."),
+    epochs: int = typer.Option(60, "--epochs", min=1, help="Maximum epochs per run (the thesis' stopping rule may stop earlier)."),
+    preset: str = typer.Option("cpu", "--preset", help="cpu (64 px, 1/8 widths) or paper (128 px, published widths; for GPUs)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Crop side: 32, 64, 128 or 256 (default: the preset's)."),
+    width: Optional[float] = typer.Option(None, "--width", help="Width multiplier of the published channels (default: the preset's)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Items per step."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of every run."),
+    epoch_items: int = typer.Option(512, "--epoch-items", min=0, help="Draw at least this many training items per epoch (small datasets are repeated with new augmentations; 0: one pass)."),
+    split: str = typer.Option("train", "--split", help="Split to train on (validation uses 'val')."),
+    archs: Optional[str] = typer.Option(None, "--archs", help="Encoders, e.g. vgg,resnet (default: 6.1 all three, 6.2 vgg, 6.3 vgg,resnet)."),
+    betas: Optional[str] = typer.Option(None, "--betas", help="6.1: beta schedules (default: incremental,fixed)."),
+    modes: Optional[str] = typer.Option(None, "--modes", help="6.2/6.3: transfer modes (default: 6.2 frozen-reg, 6.3 scratch,scratch-reg,frozen,frozen-reg)."),
+    shots: Optional[str] = typer.Option(None, "--shots", "-n", help="6.2/6.3: input photos per subject (default: 6.2 3,5,7; 6.3 1)."),
+    stage1_beta: str = typer.Option("incremental", "--stage1-beta", help="6.2/6.3: beta schedule of the stage-1 models they train first."),
+    pretrained: Optional[List[Path]] = typer.Option(None, "--pretrained", "-p", help="6.2/6.3: a stage-1 model to use instead of training one (repeat, one per encoder)."),
+    blend: bool = typer.Option(False, "--blend/--no-blend", help="Stage 2 with our blending mask (default: the thesis' model, without)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show each training's progress bar."),
+) -> None:
+    """Regenerate the thesis' tables (6.1 stage-1 encoders x beta schedules; 6.2 N input photos; 6.3 transfer
+    modes x encoders) as Markdown + JSON in --out; finished runs are read back, interrupted ones resume."""
+    from facexpr.experiments import TABLES, ExperimentSettings, run_tables
+
+    numbers = list(TABLES) if table.strip() == "all" else list(_names(table, "--table") or ())
+    settings = ExperimentSettings(
+        data=data, out=out, preset=preset, size=size, width=width, epochs=epochs, batch_size=batch_size, seed=seed,
+        epoch_items=epoch_items, split=split, archs=_names(archs, "--archs"), betas=_names(betas, "--betas"),
+        modes=_names(modes, "--modes"), shots=_numbers(shots, "--shots"), stage1_beta=stage1_beta,
+        pretrained=tuple(pretrained or ()), blend=blend, progress=progress)
+    for result in run_tables(numbers, settings, report=lambda line: console.print(f"[bold]{line}[/bold]", highlight=False)):
+        typer.echo(result.markdown.read_text(encoding="utf-8"))
+        console.print(f"[green]table {result.table.number}:[/green] {result.markdown} (raw summaries: {result.json})")
