@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from facexpr.cli import app
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
-from facexpr.experiments.thesis import MEASURED
+from facexpr.experiments.thesis import MEASURED, summary_cells
 
 runner = CliRunner()
 TINY = ["--size", "32", "--width", "0.0625", "--epoch-items", "0", "--batch-size", "4", "--no-progress"]
@@ -98,3 +98,9 @@ def test_table_6_3_trains_stage_1_once_and_records_it(prepared, tmp_path):
 def test_bad_input_is_one_line(prepared, tmp_path, extra, message):
     result = invoke("--data", str(prepared), "--out", str(tmp_path / "o"), *extra)
     assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_diverged_run_is_flagged():
+    summary = {"best_val_mse": 0.05, "best_epoch": 0, "epochs": 8, "stop_reason": "patience: no better validation MSE",
+               "seconds": 3.04, "final": {"val_mse": float("nan")}}
+    assert summary_cells(summary) == ["0.050000", "1", "8", "patience, diverged (last val MSE not finite)", "3.0"]

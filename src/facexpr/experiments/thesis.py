@@ -20,7 +20,8 @@ whose ``experiment.json`` records other settings is refused, so one ``OUT``
 holds one set of settings, shared by the tables run into it.
 
 Each table is written as ``OUT/table<number>.md`` (Markdown) and
-``OUT/table<number>.json`` (the raw training summaries), rewritten after every
+``OUT/table<number>.json`` (the raw training summaries, strict JSON: a
+non-finite number becomes the string ``"nan"`` or ``"inf"``), rewritten after every
 run so that a long table can be read while it fills.
 """
 
@@ -28,12 +29,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from facexpr.data.pairing import PreparedDataset
 from facexpr.io import BadInputError, write_text_atomic
+from facexpr.metrics import json_safe
 from facexpr.models.neutralizer import MODES, NeutralizerConfig
 from facexpr.models.vae import ARCHITECTURES, VAEConfig
 from facexpr.training import (
@@ -289,16 +292,20 @@ def summary_cells(summary: dict[str, Any] | None) -> list[str]:
 
     The best epoch counts from 1 (``summary.json``'s ``best_epoch`` + 1); the
     stop reason is its kind (departure, patience, max_epochs, ...), the full
-    sentence being in the summary.
+    sentence being in the summary, followed by ``diverged`` when the last
+    epoch's validation MSE is not a finite number.
     """
     if summary is None:
         return ["(not run yet)", "-", "-", "-", "-"]
     best_epoch = summary.get("best_epoch")
+    reason = str(summary.get("stop_reason") or "-").split(":")[0]
+    if not math.isfinite(float(summary.get("final", {}).get("val_mse", 0.0))):
+        reason += ", diverged (last val MSE not finite)"
     return [
         _cell(summary.get("best_val_mse"), 6),
         _cell(None if best_epoch is None else best_epoch + 1),
         _cell(summary.get("epochs")),
-        _cell(str(summary.get("stop_reason") or "").split(":")[0] or None),
+        reason,
         _cell(summary.get("seconds"), 1),
     ]
 
@@ -349,7 +356,7 @@ def _write(result: TableResult, settings: ExperimentSettings, prepared: Prepared
            "rows": [entry(row) for row in result.rows], "stage1": stage1}
     number = result.table.number
     result.markdown, result.json = settings.out / f"table{number}.md", settings.out / f"table{number}.json"
-    write_text_atomic(result.json, json.dumps(raw, indent=2))
+    write_text_atomic(result.json, json.dumps(json_safe(raw), indent=2, allow_nan=False))
     write_text_atomic(result.markdown, render_markdown(result, settings, prepared))
 
 
