@@ -315,13 +315,14 @@ def render_markdown(result: TableResult, settings: ExperimentSettings, prepared:
     table = result.table
     vae = settings.vae_config()
     val = validation_split(prepared, settings.split)
+    epoch = f"epochs of at least {settings.epoch_items} items" if settings.epoch_items else "one pass per epoch"
+    blend = "" if table.stage == "vae" else ", blending mask " + ("on (ours)" if settings.blend else "off (the thesis' model)")
     lines = [
         f"# Table {table.number}: {table.title}",
         "",
         f"Data `{settings.data}`: trained on split `{settings.split}`, validated on `{val}`. "
         f"Preset `{settings.preset}` ({vae.size} px, width x{vae.width:g}), at most {settings.epochs} epochs, "
-        f"epochs of at least {settings.epoch_items} items, batch {settings.batch_size}, seed {settings.seed}"
-        + ("." if table.stage == "vae" else f", blending mask {'on (ours)' if settings.blend else 'off (the thesis model)'}."),
+        f"{epoch}, batch {settings.batch_size}, seed {settings.seed}{blend}.",
         "",
         "MSE: per-pixel mean squared error on [0, 1] images of the validation split, lowest over the epochs; "
         "best epoch: where it was reached (counted from 1); stop reason: the thesis' departure rule, patience, "
