@@ -74,7 +74,9 @@ class NeutralizerNet(nn.Module):
         self.decoder = build_decoder(config.vae)
         self.mask_head = MaskHead(config.vae.channels, config.mask_width) if config.blend else None
         if config.frozen:
-            self.decoder.requires_grad_(False)
+            # Frozen means its batch-norm statistics too: eval mode from the start, since Lightning keeps
+            # the modes a module was built with instead of calling train() on it.
+            self.decoder.requires_grad_(False).eval()
 
     def attach_stage1(self, vae: BetaVAE) -> None:
         """Copy the stage-1 decoder (and, with ``init_encoder``, its encoder) into this network."""

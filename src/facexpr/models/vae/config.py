@@ -31,7 +31,7 @@ class VAEConfig:
         preset: the preset the defaults came from (informational).
     """
 
-    arch: str = "vgg"
+    arch: str = "resnet"
     size: int = 64
     channels: int = 3
     latent_dim: int = 64

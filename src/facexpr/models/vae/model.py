@@ -77,7 +77,7 @@ class VAEModel(FaceModel):
 
     @classmethod
     def fit(cls, prepared: PreparedDataset, split: str | None = "train", epochs: int = FIT_EPOCHS) -> "VAEModel":
-        """Train the CPU preset (VGG, fixed beta) for a few epochs at the dataset's crop size; quiet, in a temporary folder."""
+        """Train the CPU preset (ResNet, fixed beta) for a few epochs at the dataset's crop size; quiet, in a temporary folder."""
         from facexpr.training import BetaSchedule, TrainOptions, train_vae
 
         first = prepared.load(prepared.records[0])
