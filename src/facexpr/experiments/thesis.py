@@ -281,10 +281,10 @@ def given_stage1(paths: Sequence[Path]) -> dict[str, tuple[Path, VAEConfig]]:
 
 
 def _cell(value: Any, digits: int | None = None) -> str:
-    """A Markdown cell: ``-`` for a missing value, floats with ``digits`` decimals."""
+    """A Markdown cell: ``-`` for a missing value, numbers with ``digits`` decimals (a string such as ``"nan"`` as is)."""
     if value is None:
         return "-"
-    return f"{value:.{digits}f}" if digits is not None else str(value)
+    return f"{value:.{digits}f}" if digits is not None and not isinstance(value, str) else str(value)
 
 
 def summary_cells(summary: dict[str, Any] | None) -> list[str]:
