@@ -60,6 +60,18 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
     return array[:, :, 0] if array.shape[2] == 1 else array
 
 
+def output_stems(photos: Sequence[Path]) -> list[str]:
+    """A distinct file-name stem per photo: its own stem, prefixed by folder names where stems repeat."""
+    stems = [p.stem for p in photos]
+    depth = 0
+    while len(set(stems)) < len(stems) and depth < max(len(p.parts) for p in photos):
+        depth += 1
+        stems = ["_".join([*p.parent.parts[-depth:], p.stem]).lstrip("/_") for p in photos]
+    if len(set(stems)) < len(stems):  # the same file twice
+        stems = [f"{i:03d}_{stem}" for i, stem in enumerate(stems)]
+    return stems
+
+
 def apply_to_photos(
     model: FaceModel,
     photos: Sequence[str | Path],
@@ -68,7 +80,8 @@ def apply_to_photos(
     together: bool | None = None,
     progress: Progress | None = None,
 ) -> AppliedPhotos:
-    """Run ``model`` on raw photos and write ``OUT/<stem>_<target>.png`` (aligned crops at the model's size).
+    """Run ``model`` on raw photos and write ``OUT/<stem>_<target>.png`` (aligned crops at the model's size;
+    stems that repeat are prefixed by their folders, see :func:`output_stems`).
 
     ``together`` (default: when the model takes several inputs) treats all
     photos as one person: one output ``OUT/<target>.png`` from all of them.
@@ -85,10 +98,11 @@ def apply_to_photos(
     together = model.max_inputs > 1 if together is None else together
     pipeline = FacePipeline(size=model.size, grey=model.channels == 1)
     result = AppliedPhotos()
-    usable: list[tuple[Path, np.ndarray, AlignedFace]] = []
-    for done, photo in enumerate(map(Path, photos), start=1):
+    paths = [Path(p) for p in photos]
+    usable: list[tuple[str, np.ndarray, AlignedFace]] = []
+    for done, (photo, stem) in enumerate(zip(paths, output_stems(paths)), start=1):
         try:
-            usable.append((photo, *_aligned(pipeline, photo)))
+            usable.append((stem, *_aligned(pipeline, photo)))
         except BadInputError as error:
             result.skipped.append(str(error))
         if progress:
@@ -101,13 +115,13 @@ def apply_to_photos(
         inputs = _to_tensor([face.image for _, _, face in group])
         with torch.no_grad():
             output = _to_uint8(model.predict(inputs)[0])
-        name = target if together else f"{group[0][0].stem}_{target}"
+        name = target if together else f"{group[0][0]}_{target}"
         path = out_dir / f"{name}.png"
         write_image_atomic(path, output)
         result.outputs.append(path)
         if paste:
-            for photo, image, face in group:
-                pasted = out_dir / f"{photo.stem}_{target}_pasted.png"
+            for stem, image, face in group:
+                pasted = out_dir / f"{stem}_{target}_pasted.png"
                 write_image_atomic(pasted, paste_back(image, output, face.matrix))
                 result.pasted.append(pasted)
     return result

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from typing import Any
+
+from torch.utils.data import DataLoader, Dataset
 
 from facexpr.data.pairing import NeutralFaceDataset, NShotDataset, PreparedDataset
 
@@ -21,15 +23,41 @@ def validation_split(prepared: PreparedDataset, train_split: str) -> str:
     return VAL_SPLIT if VAL_SPLIT in prepared.splits else train_split
 
 
+class RepeatedDataset(Dataset):
+    """A dataset gone through ``length / len(dataset)`` times per epoch (item ``i`` is item ``i % len``).
+
+    Used instead of a sampler with ``num_samples`` because Lightning swaps a
+    shuffling sampler for a ``DistributedSampler`` of the plain dataset under
+    DDP, which would drop the repetition.
+    """
+
+    def __init__(self, dataset: Dataset, length: int):
+        self.dataset = dataset
+        self.length = length
+
+    def __len__(self) -> int:
+        """Items per epoch."""
+        return self.length
+
+    def __getitem__(self, index: int) -> Any:
+        """The underlying item (drawn and augmented anew at each visit)."""
+        return self.dataset[index % len(self.dataset)]
+
+
+def distinct_items(dataset: Dataset) -> int:
+    """Number of different items behind a (possibly repeated) training set."""
+    return len(dataset.dataset) if isinstance(dataset, RepeatedDataset) else len(dataset)
+
+
 def _loaders(
     train: Dataset, val: Dataset, batch_size: int, workers: int, min_epoch_items: int
 ) -> tuple[DataLoader, DataLoader]:
-    """Shuffled training batches of at least ``min_epoch_items`` items per epoch (whole permutations of the
-    dataset, last partial batch dropped when there are more) and ordered validation batches."""
-    items = max(len(train), min_epoch_items)
-    sampler = RandomSampler(train, num_samples=items)
+    """Shuffled training batches of at least ``min_epoch_items`` items per epoch (the dataset repeated as
+    needed; last partial batch dropped when there are more) and ordered validation batches."""
+    if min_epoch_items > len(train):
+        train = RepeatedDataset(train, -(-min_epoch_items // len(train)) * len(train))
     return (
-        DataLoader(train, batch_size=batch_size, sampler=sampler, drop_last=items > batch_size,
+        DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=len(train) > batch_size,
                    num_workers=workers, persistent_workers=workers > 0),
         DataLoader(val, batch_size=batch_size, shuffle=False, num_workers=workers, persistent_workers=workers > 0),
     )

@@ -13,7 +13,7 @@ from facexpr.models.vae.config import VAEConfig
 from facexpr.models.vae.model import VAEModel
 from facexpr.models.vae.network import BetaVAE, kl_divergence, squared_error
 from facexpr.training.callbacks import IncrementalBeta
-from facexpr.training.data import neutral_loaders, open_prepared
+from facexpr.training.data import distinct_items, neutral_loaders, open_prepared
 from facexpr.training.module import StageModule
 from facexpr.training.options import BetaSchedule, TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
@@ -91,7 +91,8 @@ def train_vae(
         "data": str(prepared.root),
         "train_split": split,
         "val_split": val_split,
-        "train_items": len(train_loader.dataset),
+        "train_items": distinct_items(train_loader.dataset),
+        "epoch_items": len(train_loader.dataset),
         "val_items": len(val_loader.dataset),
         "vae": config.to_dict(),
         "beta_schedule": beta.to_dict(),

@@ -19,7 +19,7 @@ from facexpr.models.neutralizer.network import NeutralizerNet
 from facexpr.models.vae.base import BaseEncoder
 from facexpr.models.vae.model import VAEModel
 from facexpr.models.vae.network import squared_error
-from facexpr.training.data import nshot_loaders, open_prepared
+from facexpr.training.data import distinct_items, nshot_loaders, open_prepared
 from facexpr.training.module import StageModule
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
@@ -158,7 +158,8 @@ def train_neutralizer(
         "pretrained": None if pretrained is None else str(pretrained),
         "train_split": split,
         "val_split": val_split,
-        "train_items": len(train_loader.dataset),
+        "train_items": distinct_items(train_loader.dataset),
+        "epoch_items": len(train_loader.dataset),
         "val_items": len(val_loader.dataset),
         "shots": shots,
         "neutralizer": config.to_dict(),
