@@ -75,10 +75,10 @@ def sample_command(
         sheet = contact_sheet(rows, labels, ("input", "reconstruction"), cell_size=cell)
     elif interpolate is not None:
         faces = [load_face(path, space.size, space.channels, align) for path in interpolate]
-        path = space.interpolate(faces[0], faces[1], steps)
+        line = space.interpolate(faces[0], faces[1], steps)
         ends = to_uint8(torch.stack(faces))
         columns = ["A", *(f"{t / (steps - 1):.2f}" for t in range(steps)), "B"]
-        sheet = contact_sheet([[ends[0], *to_uint8(path), ends[1]]], column_labels=columns, cell_size=cell)
+        sheet = contact_sheet([[ends[0], *to_uint8(line), ends[1]]], column_labels=columns, cell_size=cell)
     else:
         if not isinstance(space.model, VAEModel):
             raise BadInputError(model, f"{space.model.name} has no prior to sample; use a stage-1 vae model")

@@ -52,8 +52,6 @@ class LatentSpace:
         if not isinstance(model, (VAEModel, NeutralizerModel)):
             raise ValueError(f"{model.name} has no latent space; use a vae or neutralizer model")
         self.model = model
-        config = model.vae_config if isinstance(model, VAEModel) else model.neutralizer_config.vae
-        self.latent_dim = config.latent_dim
         self.size = model.size
         self.channels = model.channels
 
