@@ -42,7 +42,7 @@ from lightning.pytorch.callbacks import Callback
 from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
-from facexpr.evaluation.benchmark import _milliseconds_per_face
+from facexpr.evaluation.benchmark import milliseconds_per_face
 from facexpr.io import write_text_atomic
 from facexpr.models.base import FaceModel
 from facexpr.models.neutralizer import NeutralizerConfig, NeutralizerModel
@@ -121,7 +121,7 @@ def parameters(model: VAEModel | NeutralizerModel) -> int:
 
 def inference(model: FaceModel, batches: tuple[int, ...], repeats: int) -> dict[str, float]:
     """``ms_per_face_batch<B>`` for each batch size: median wall milliseconds of ``predict`` per output face."""
-    return {f"ms_per_face_batch{b}": round(_milliseconds_per_face(model, b, repeats), 3) for b in batches}
+    return {f"ms_per_face_batch{b}": round(milliseconds_per_face(model, b, repeats), 3) for b in batches}
 
 
 def prepared_sets(folder: Path, subjects: int, takes: int) -> dict[int, PreparedDataset]:

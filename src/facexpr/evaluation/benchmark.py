@@ -24,7 +24,7 @@ from facexpr.models.base import WEIGHTS_FILE
 Progress = Callable[[int, int, str], None]
 
 
-def _milliseconds_per_face(model: FaceModel, batch: int, repeats: int) -> float:
+def milliseconds_per_face(model: FaceModel, batch: int, repeats: int) -> float:
     """Median wall time of ``model.predict`` per face for a batch of random crops."""
     inputs = torch.rand(batch, model.max_inputs, model.channels, model.size, model.size)
     with torch.no_grad():
@@ -52,8 +52,8 @@ def benchmark_family(family: str, prepared: PreparedDataset, repeats: int = 5) -
         "family": family,
         "size": model.size,
         "fit_seconds": round(fit_seconds, 4),
-        "ms_per_face_batch1": round(_milliseconds_per_face(model, 1, repeats), 4),
-        "ms_per_face_batch64": round(_milliseconds_per_face(model, 64, repeats), 4),
+        "ms_per_face_batch1": round(milliseconds_per_face(model, 1, repeats), 4),
+        "ms_per_face_batch64": round(milliseconds_per_face(model, 64, repeats), 4),
         "parameters": int(sum(t.numel() for t in model.tensors().values())),
         "file_bytes": file_bytes,
     }
