@@ -113,3 +113,11 @@ def test_frl_identity_is_recognised_and_the_mean_face_is_not(frl_london, tmp_pat
     assert document["metrics"]["id_rank1"] == 1.0
     mean = document["baselines"]["mean-neutral"]["metrics"]
     assert mean["id_rank1"] <= 3.0 / n_subjects + 0.1  # chance is 1/n
+
+
+def test_a_model_smaller_than_the_crops_is_evaluated_beside_baselines_at_its_size(synthetic_prepared, tmp_path):
+    """A 32 px model on 64 px crops: targets, outputs and the mean-face baseline all at 32 px."""
+    IdentityModel(32, 3, None, "neutral").save(tmp_path / "small")
+    result = evaluate(str(tmp_path / "small"), synthetic_prepared, "test", tmp_path / "eval")
+    assert [run.outputs.shape[1:3] for run in result.runs] == [(32, 32), (32, 32)]
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["n"] == len(result.items)

@@ -21,7 +21,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from facexpr.data.pairing import PreparedDataset
 from facexpr.evaluation.items import EvalItem, evaluation_items
@@ -30,6 +29,7 @@ from facexpr.evaluation.scoring import METRICS, Judges, Scorer
 from facexpr.io import BadInputError, write_image_atomic, write_text_atomic
 from facexpr.metrics import finite_or_string
 from facexpr.models import FaceModel, IdentityModel, MeanFaceModel, load_model
+from facexpr.models.base import resize_to
 
 Progress = Callable[[int, int, str], None]
 
@@ -45,20 +45,13 @@ class ModelRun:
     summary: dict[str, float] = field(default_factory=dict)
 
 
-def resolve_model(spec: str, prepared: PreparedDataset, split: str) -> FaceModel:
-    """``identity``, ``mean-neutral`` / ``mean-<expression>``, or a saved model directory."""
+def resolve_model(spec: str, prepared: PreparedDataset, split: str, size: int | None = None) -> FaceModel:
+    """``identity``, ``mean-neutral`` / ``mean-<expression>`` (at ``size``, default the data's), or a model directory."""
     if spec == "identity":
-        return IdentityModel.fit(prepared)
+        return IdentityModel.fit(prepared, size=size)
     if spec.startswith("mean-") and not Path(spec).exists():
-        return MeanFaceModel.fit(prepared, split, expression=spec.removeprefix("mean-"))
+        return MeanFaceModel.fit(prepared, split, expression=spec.removeprefix("mean-"), size=size)
     return load_model(spec)
-
-
-def _resize(batch: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize (B, C, H, W) crops to the model's size (area-style antialiasing when shrinking)."""
-    if batch.shape[-1] == size:
-        return batch
-    return F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
 
 
 def _channels(batch: torch.Tensor, channels: int) -> torch.Tensor:
@@ -79,7 +72,7 @@ def to_uint8(batch: torch.Tensor) -> np.ndarray:
 
 def _load(prepared: PreparedDataset, records: Sequence, size: int, channels: int) -> torch.Tensor:
     """Crops of ``records`` as one (B, C, size, size) batch matching the model."""
-    return _channels(_resize(torch.stack([prepared.load(r) for r in records]), size), channels)
+    return _channels(resize_to(torch.stack([prepared.load(r) for r in records]), size), channels)
 
 
 def run_model(
@@ -176,7 +169,7 @@ def evaluate(
     data, out = Path(data), Path(out)
     prepared = _open(data, split)
     models = [resolve_model(model_spec, prepared, split)]
-    models += [resolve_model(b, prepared, split) for b in _baseline_specs(models[0], model_spec)]
+    models += [resolve_model(b, prepared, split, models[0].size) for b in _baseline_specs(models[0], model_spec)]
     items, targets, scorer = _prepare_items(prepared, split, models, judges)
     runs = [_run_and_score(m, prepared, items, scorer, batch_size, progress) for m in models]
     main = runs[0]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from facexpr.io import BadInputError, write_text_atomic
@@ -35,6 +36,15 @@ def register_model(cls: type["FaceModel"]) -> type["FaceModel"]:
     """Class decorator: make a model family loadable by :func:`load_model`."""
     MODEL_FAMILIES[cls.family] = cls
     return cls
+
+
+def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (..., C, H, W) crops to ``size`` x ``size`` (antialiased bilinear); unchanged when already there."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    flat = images.reshape(-1, *images.shape[-3:])
+    out = F.interpolate(flat, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.clamp(0, 1).reshape(*images.shape[:-2], size, size)
 
 
 class FaceModel(abc.ABC):

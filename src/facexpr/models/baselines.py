@@ -18,7 +18,7 @@ import torch
 
 from facexpr.data.pairing import PreparedDataset, reference_records
 from facexpr.io import BadInputError
-from facexpr.models.base import FaceModel, register_model
+from facexpr.models.base import FaceModel, register_model, resize_to
 
 
 @register_model
@@ -33,10 +33,10 @@ class IdentityModel(FaceModel):
         return "identity"
 
     @classmethod
-    def fit(cls, prepared: PreparedDataset, split: str | None = "train") -> "IdentityModel":
-        """Nothing to learn: an identity model at the dataset's crop size and channels."""
+    def fit(cls, prepared: PreparedDataset, split: str | None = "train", size: int | None = None) -> "IdentityModel":
+        """Nothing to learn: an identity model at the dataset's channels and crop size (or ``size``)."""
         first = prepared.load(prepared.records[0])
-        return cls(first.shape[-1], first.shape[0], None, "neutral")
+        return cls(size or first.shape[-1], first.shape[0], None, "neutral")
 
     def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
         """The first of each item's input crops."""
@@ -79,8 +79,10 @@ class MeanFaceModel(FaceModel):
         return f"mean-{self.target_expression}"
 
     @classmethod
-    def fit(cls, prepared: PreparedDataset, split: str | None = "test", expression: str = "neutral") -> "MeanFaceModel":
-        """Average the ``expression`` reference crop of every training subject.
+    def fit(
+        cls, prepared: PreparedDataset, split: str | None = "test", expression: str = "neutral", size: int | None = None
+    ) -> "MeanFaceModel":
+        """Average the ``expression`` reference crop of every training subject (resized to ``size`` if given).
 
         With a training split present, that split is used and nothing is left
         out; without one (a held-out set prepared with ``--split test``), the
@@ -97,7 +99,7 @@ class MeanFaceModel(FaceModel):
             raise BadInputError(prepared.root, f"no {expression} crops to average for the mean-{expression} baseline")
         keys = sorted(references)
         means = torch.stack([prepared.load(references[k]) for k in keys])
-        return cls(means, keys, loso, expression)
+        return cls(means if size is None else resize_to(means, size), keys, loso, expression)
 
     def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
         """The mean face (without the item's own subject when ``loso``)."""

@@ -10,7 +10,7 @@ from torchmetrics import MeanMetric
 
 from facexpr.data.augment import FaceAugment
 from facexpr.models.base import FaceModel
-from facexpr.models.vae.network import resize_to
+from facexpr.models.base import resize_to
 from facexpr.training.callbacks import TRAIN_METRIC, VAL_METRIC
 
 

@@ -12,7 +12,7 @@ from facexpr.models.base import FaceModel, register_model
 from facexpr.models.neutralizer.config import NeutralizerConfig
 from facexpr.models.neutralizer.network import NeutralizerNet, NeutralizerOutput
 from facexpr.models.vae.config import VAEConfig
-from facexpr.models.vae.network import resize_to
+from facexpr.models.base import resize_to
 
 #: Short defaults of :meth:`NeutralizerModel.fit` (what ``facexpr benchmark`` times).
 FIT_EPOCHS = 5

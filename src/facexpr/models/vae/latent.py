@@ -31,7 +31,7 @@ from facexpr.io import BadInputError, load_image, write_image_atomic, write_text
 from facexpr.models.base import FaceModel
 from facexpr.models.neutralizer import NeutralizerModel, pool_features
 from facexpr.models.vae.model import VAEModel
-from facexpr.models.vae.network import resize_to
+from facexpr.models.base import resize_to
 from facexpr.viz import as_rgb, contact_sheet
 
 Progress = Callable[[int, int, str], None]

@@ -8,9 +8,9 @@ from typing import Any, Sequence
 import torch
 
 from facexpr.data.pairing import PreparedDataset
-from facexpr.models.base import FaceModel, register_model
+from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.vae.config import VAEConfig
-from facexpr.models.vae.network import BetaVAE, resize_to
+from facexpr.models.vae.network import BetaVAE
 
 #: Short defaults of :meth:`VAEModel.fit` (what ``facexpr benchmark`` times).
 FIT_EPOCHS = 5

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from facexpr.models.base import resize_to  # noqa: F401  (re-exported: part of the vae package's API)
 from facexpr.models.vae.base import build_decoder, build_encoder
 from facexpr.models.vae.config import VAEConfig
 
@@ -36,15 +36,6 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Sum of squared pixel errors per sample (B,): the reconstruction term, on the scale of the KL term."""
     return (output - target).pow(2).flatten(1).sum(1)
-
-
-def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize (..., C, H, W) crops to ``size`` x ``size`` (antialiased bilinear); unchanged when already there."""
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    flat = images.reshape(-1, *images.shape[-3:])
-    out = F.interpolate(flat, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.clamp(0, 1).reshape(*images.shape[:-2], size, size)
 
 
 class BetaVAE(nn.Module):
