@@ -114,6 +114,7 @@ def train_neutralizer_command(
     reg_lambda: float = typer.Option(0.1, "--lambda", min=0.0, help="Weight of the latent regularizer |V_T - V_R|."),
     blend: bool = typer.Option(True, "--blend/--no-blend", help="Blend the decoded face into the photos with a learned mask (ours; --no-blend: the thesis' model)."),
     mask_penalty: float = typer.Option(1e-3, "--mask-penalty", min=0.0, help="Sparsity penalty of the blending mask."),
+    ssim_weight: float = typer.Option(0.0, "--ssim-weight", min=0.0, help="Weight of 1 - SSIM per face beside the summed squared error (0: the thesis' loss)."),
     pooling: str = typer.Option("mean", "--pooling", help="How the N photos' features are combined: mean, max or mean+max."),
     init_encoder: bool = typer.Option(True, "--init-encoder/--no-init-encoder", help="frozen modes: start the encoder from stage 1's."),
     arch: str = ARCH,
@@ -147,7 +148,8 @@ def train_neutralizer_command(
     try:
         vae = VAEConfig.from_preset(preset, arch=arch, size=size, width=width, latent_dim=latent_dim)
         config = NeutralizerConfig(vae=vae, mode=mode, reg_lambda=reg_lambda, pooling=pooling, blend=blend,
-                                   mask_penalty=mask_penalty, max_inputs=shots, init_encoder=init_encoder)
+                                   mask_penalty=mask_penalty, ssim_weight=ssim_weight, max_inputs=shots,
+                                   init_encoder=init_encoder)
     except ValueError as error:
         raise BadInputError(data, str(error)) from None
     options = _options(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from kornia.metrics import ssim
 from lightning.pytorch.callbacks import Callback
 
 from facexpr.data.pairing import PreparedDataset
@@ -25,9 +26,14 @@ from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
 
 
+#: Taps of the Gaussian SSIM window (sigma 1.5), as in the evaluation's SSIM.
+SSIM_WINDOW = 11
+
+
 class NeutralizerLightning(StageModule):
     """Loss: summed squared error to the subject's neutral face (``recon``), plus ``reg`` =
-    lambda * |V_T - V_R|_1 in the regularized modes, plus ``mask`` = the blending mask's sparsity penalty.
+    lambda * |V_T - V_R|_1 in the regularized modes, plus ``mask`` = the blending mask's sparsity penalty,
+    plus ``ssim`` = ssim_weight * (1 - SSIM) when that weight is set.
 
     With ``random_shots`` each training batch uses a random number (1 to N) of
     its N photos in a random order, so the model serves any N.
@@ -72,6 +78,10 @@ class NeutralizerLightning(StageModule):
             penalty = self.config.mask_penalty * out.mask.flatten(1).sum(1).mean()
             terms.update(mask=out.mask.mean(), mask_penalty=penalty)
             loss = loss + penalty
+        if self.config.ssim_weight > 0:
+            structure = self.config.ssim_weight * (1 - ssim(out.image, target, SSIM_WINDOW)).flatten(1).mean(1).mean()
+            terms["ssim"] = structure
+            loss = loss + structure
         if self.teacher is not None:
             with torch.no_grad():
                 v_t, _ = self.teacher(target)

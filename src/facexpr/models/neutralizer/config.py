@@ -34,6 +34,11 @@ class NeutralizerConfig:
         mask_width: channels of the mask head.
         mask_penalty: weight of the mask's sparsity penalty (per unit of mask,
             on the scale of the summed squared error).
+        ssim_weight: weight of the structural term ``1 - SSIM(output, target)``
+            (Gaussian window, sigma 1.5) per face, on the scale of the summed
+            squared error; it keeps the mask from trading the photos' structure
+            for the decoder's blur where that lowers the squared error only
+            (0: squared error only, the thesis' loss).
         max_inputs: photos per subject the model is meant for (it accepts any N).
         init_encoder: in the pretrained modes, start the shared encoder from
             the stage-1 encoder (its latent head included) rather than at random.
@@ -46,6 +51,7 @@ class NeutralizerConfig:
     blend: bool = True
     mask_width: int = 16
     mask_penalty: float = 1e-3
+    ssim_weight: float = 0.0
     max_inputs: int = 7
     init_encoder: bool = True
 
@@ -55,8 +61,8 @@ class NeutralizerConfig:
             raise ValueError(f"unknown mode {self.mode!r}; choose from {', '.join(MODES)}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}")
-        if self.reg_lambda < 0 or self.mask_penalty < 0:
-            raise ValueError("reg_lambda and mask_penalty must not be negative")
+        if min(self.reg_lambda, self.mask_penalty, self.ssim_weight) < 0:
+            raise ValueError("reg_lambda, mask_penalty and ssim_weight must not be negative")
         if self.max_inputs < 1 or self.mask_width < 1:
             raise ValueError("max_inputs and mask_width must be positive")
 
