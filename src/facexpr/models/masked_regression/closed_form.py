@@ -89,9 +89,9 @@ class RidgeAccumulator:
         r, padded_pixels = field.r, self.padded_height * self.padded_width
         # products[g, t, p, u]: sum_s x_s(p) x_s(p + (t, u - (r - 1)) * dilation), p on the padded grid
         self._products = torch.zeros((groups, r, padded_pixels, 2 * r - 1), dtype=torch.float64)
-        # cross[g, t, i * Wp + j, u]: sum_s y_s(i, j) x_s(padded (i, j) + (t, u) * dilation)
-        self._cross = torch.zeros((groups, r, height * self.padded_width, r), dtype=torch.float64)
-        self._sum_x = torch.zeros((groups, self.padded_height, self.padded_width), dtype=torch.float64)
+        # cross[g, t, 0, i * Wp + j, u]: sum_s y_s(i, j) x_s(padded (i, j) + (t, u) * dilation), and
+        # cross[g, t, 1, i * Wp + j, u]: sum_s x_s(padded (i, j) + (t, u) * dilation), the tap sums
+        self._cross = torch.zeros((groups, r, height * self.padded_width, 2, r), dtype=torch.float64)
         self._sum_y = torch.zeros((groups, height, width), dtype=torch.float64)
         self._shift_x: torch.Tensor | None = None
         self._shift_y: torch.Tensor | None = None
@@ -129,20 +129,24 @@ class RidgeAccumulator:
         height, width = self.height, self.padded_width
         band = max(1, BAND_ELEMENTS // (width * samples))
         buffer = torch.zeros((band + span + 2, width, samples), dtype=torch.float32)
-        targets = torch.zeros((band, width, samples), dtype=torch.float32)
+        targets = torch.zeros((band, width, 2, samples), dtype=torch.float32)
+        targets[:, :, 1] = 1.0  # a row of ones: its products with the taps are the tap sums
         flat = buffer.view(-1)
         shift_x, shift_y = self._shift_x[group], self._shift_y[group]
         for top in range(0, self.padded_height, band):
             owned = min(band, self.padded_height - top)
             loaded = min(owned + span, self.padded_height - top)
-            source_rows = (torch.arange(top, top + loaded) - pad).clamp_(0, height - 1)
+            first, last = max(0, top - pad), min(height, top + loaded - pad)  # image rows in the band
+            above = first - (top - pad)  # band rows above the image: copies of its first row
+            below = above + last - first  # band rows from here on: copies of its last row
             rows = buffer[1:1 + loaded]
-            centred = x[:, source_rows].sub_(shift_x[top:top + loaded, pad:pad + self.width])
-            rows[:, pad:pad + self.width].copy_(centred.permute(1, 2, 0))
+            centred = x[:, first:last] - shift_x[first + pad:last + pad, pad:pad + self.width]
+            rows[above:below, pad:pad + self.width].copy_(centred.permute(1, 2, 0))
+            rows[:above] = rows[above:above + 1]
+            rows[below:] = rows[below - 1:below]
             rows[:, :pad] = rows[:, pad:pad + 1]
             rows[:, pad + self.width:] = rows[:, pad + self.width - 1:pad + self.width]
             buffer[1 + loaded:] = 0
-            self._sum_x[group, top:top + owned] += buffer[1:1 + owned].sum(-1, dtype=torch.float64)
             pixels = owned * width
             firsts = flat[width * samples:(width + pixels) * samples].view(pixels, 1, samples)
             for t in range(r):
@@ -153,13 +157,13 @@ class RidgeAccumulator:
             if outputs <= 0:
                 continue
             centred = y[:, top:top + outputs] - shift_y[top:top + outputs]
-            targets[:outputs, :self.width].copy_(centred.permute(1, 2, 0))
+            targets[:outputs, :self.width, 0].copy_(centred.permute(1, 2, 0))
             self._sum_y[group, top:top + outputs] += centred.sum(0, dtype=torch.float64)
-            target_rows = targets[:outputs].view(outputs * width, 1, samples)
+            target_rows = targets[:outputs].view(outputs * width, 2, samples)
             for t in range(r):
                 start = (1 + t * step) * width * samples
                 taps = flat.as_strided((outputs * width, samples, r), (samples, 1, step * samples), start)
-                self._cross[group, t, top * width:(top + outputs) * width] += torch.bmm(target_rows, taps)[:, 0]
+                self._cross[group, t, top * width:(top + outputs) * width] += torch.bmm(target_rows, taps)
 
     def _systems(self, rows: slice, ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The ridge systems of the output rows ``rows``, for tap ``a = t * r + u`` at padded ``(i + t*d, j + u*d)``.
@@ -172,16 +176,16 @@ class RidgeAccumulator:
         r, step, n = self.field.r, self.field.dilation, float(self.count)
         height, width = rows.stop - rows.start, self.width
         products = self._products.view(self.groups, r, self.padded_height, self.padded_width, 2 * r - 1)
-        cross = self._cross.view(self.groups, r, self.height, self.padded_width, r)
+        cross = self._cross.view(self.groups, r, self.height, self.padded_width, 2, r)
         taps = [(t, u) for t in range(r) for u in range(r)]
 
         def window(t: int, u: int) -> tuple[slice, slice]:
             top, left = rows.start + t * step, u * step
             return slice(top, top + height), slice(left, left + width)
 
-        means = torch.stack([self._sum_x[:, window(t, u)[0], window(t, u)[1]] for t, u in taps]) / n
+        means = torch.stack([cross[:, t, rows, :width, 1, u] for t, u in taps]) / n
         mean_y = self._sum_y[:, rows] / n
-        rhs = torch.stack([cross[:, t, rows, :width, u] for t, u in taps]) / n - means * mean_y
+        rhs = torch.stack([cross[:, t, rows, :width, 0, u] for t, u in taps]) / n - means * mean_y
         matrix = torch.empty((len(taps), len(taps), self.groups, height, width), dtype=torch.float64)
         for a, (ta, ua) in enumerate(taps):
             for b in range(a + 1):
