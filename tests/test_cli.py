@@ -42,12 +42,12 @@ def test_synthetic_then_prepare(tmp_path):
 
 
 def test_demo_writes_a_contact_sheet(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--subjects", "3", "--size", "64"])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--subjects", "8", "--size", "64", "--no-train"])
     assert result.exit_code == 0, result.output
     from facexpr.io import load_image
 
     sheet = load_image(tmp_path / "demo" / "contact_sheet.png")
-    assert sheet.shape[0] > 3 * 64 and sheet.shape[1] > 7 * 64
+    assert sheet.shape[0] > 8 * 64 and sheet.shape[1] > 7 * 64
     assert sheet.std() > 10  # faces, not a blank page
 
 
@@ -85,3 +85,23 @@ def test_evaluate_and_compare_commands(tmp_path):
 def test_benchmark_rejects_bad_sizes(tmp_path):
     result = runner.invoke(app, ["benchmark", "--sizes", "64,big", "--out", str(tmp_path / "b.json")])
     assert result.exit_code == 2 and "--sizes" in result.output and not (tmp_path / "b.json").exists()
+
+
+def test_demo_trains_both_stages_and_reports_the_held_out_people(tmp_path):
+    """A one-epoch demo: stage 1 and 2 models, an evaluation beside the baselines and the report; a rerun reuses them."""
+    import json
+
+    out = tmp_path / "demo"
+    arguments = ["demo", "--out", str(out), "--subjects", "8", "--size", "64", "--epochs", "1"]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
+    assert metrics["model"].startswith("neutralizer-resnet-frozen-reg") and "identity" in metrics["baselines"]
+    page = (out / "report.html").read_text()
+    assert "neutralized.png" in page and "identity" in page and "stage 2 (neutralizer)" in page
+    from facexpr.io import load_image
+
+    assert load_image(out / "neutralized.png").shape[0] > metrics["n"] * 96
+    weights = (out / "models" / "neutralizer" / "weights.safetensors").stat().st_mtime_ns
+    assert runner.invoke(app, arguments).exit_code == 0
+    assert (out / "models" / "neutralizer" / "weights.safetensors").stat().st_mtime_ns == weights
