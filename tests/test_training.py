@@ -86,6 +86,18 @@ def test_thesis_departure_rule_and_patience():
     assert patient.check(0, 1.0, 1.0) is None and patient.check(1, 1.1, 1.0) is None
     assert "patience" in patient.check(2, 1.2, 1.0)
     assert patient.best_epoch == 0
+    assert "diverged" in ThesisStopping(warmup=10).check(0, float("nan"), 0.1)  # NaN compares false: caught first
+
+
+def test_latent_log_variance_is_bounded():
+    """Huge head weights cannot push exp(logvar) to overflow: the log-variance stays within the limit."""
+    from facexpr.models.vae import BetaVAE
+    from facexpr.models.vae.base import LOGVAR_LIMIT
+
+    net = BetaVAE(TINY)
+    torch.nn.init.constant_(net.encoder.logvar.weight, 1e4)
+    out = net(torch.rand(2, 3, 32, 32), sample=True)
+    assert out.logvar.abs().max() <= LOGVAR_LIMIT and torch.isfinite(out.reconstruction).all()
 
 
 def test_incremental_beta_rises_every_fifth_epoch_while_reconstruction_is_good():

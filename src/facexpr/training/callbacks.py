@@ -46,6 +46,8 @@ class ThesisStopping(Callback):
 
     def check(self, epoch: int, val_mse: float, train_mse: float | None) -> str | None:
         """Record one epoch's errors; the reason to stop, or None to go on."""
+        if not math.isfinite(val_mse):
+            return f"diverged: validation MSE is {val_mse} (epoch {epoch})"
         if val_mse < self.best:
             self.best, self.best_epoch, self.wait = val_mse, epoch, 0
         else:

@@ -28,8 +28,9 @@ class StageModule(L.LightningModule, abc.ABC):
         self.size = size
         self.lr = lr
         self.augment = FaceAugment() if augment else None
-        self.train_mse = MeanMetric()
-        self.val_mse = MeanMetric()
+        # NaN passes through (the default would drop it and hide a diverging run from the stopping rule)
+        self.train_mse = MeanMetric(nan_strategy="disable")
+        self.val_mse = MeanMetric(nan_strategy="disable")
 
     def prepare(self, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Resize to the model's size and, in training, augment with one draw per sample shared by all tensors."""

@@ -29,6 +29,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from facexpr.io import BadInputError, write_text_atomic
+from facexpr.metrics import json_safe
 from facexpr.models.base import FaceModel
 from facexpr.training.callbacks import VAL_METRIC, ThesisStopping, TrainingClock
 from facexpr.training.module import StageModule
@@ -160,6 +161,6 @@ def run_training(
         "options": options.to_dict(),
     }
     model = module.export()
-    model.save(out_dir, extra={"training": summary})
-    write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary, indent=2))
+    model.save(out_dir, extra={"training": json_safe(summary)})
+    write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(json_safe(summary), indent=2))
     return TrainResult(out_dir, model, summary)

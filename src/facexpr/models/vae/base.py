@@ -18,6 +18,9 @@ from torch import nn
 
 from facexpr.models.vae.config import VAEConfig
 
+#: Bound of the latent log-variance (variances from 4.5e-5 to 2.2e4).
+LOGVAR_LIMIT = 10.0
+
 #: arch name -> (encoder class, decoder class); filled by :func:`register_architecture`.
 ARCHITECTURES: dict[str, tuple[type["BaseEncoder"], type["BaseDecoder"]]] = {}
 
@@ -40,8 +43,13 @@ class BaseEncoder(nn.Module, abc.ABC):
         """The flat features (B, feature_dim) the latent heads read."""
 
     def heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of the latent Gaussian from (pooled) features."""
-        return self.mu(features), self.logvar(features)
+        """Mean and log-variance of the latent Gaussian from (pooled) features.
+
+        The log-variance is clamped to [-LOGVAR_LIMIT, LOGVAR_LIMIT]: with a tiny
+        beta (the incremental schedule starts at 0.001) nothing else holds it
+        back, and ``exp(logvar)`` overflowed to NaN in a VGG run on real faces.
+        """
+        return self.mu(features), self.logvar(features).clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode crops to (mu, logvar)."""
