@@ -21,7 +21,7 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -85,7 +85,7 @@ def _sheet_rows(prepared: Path, records: list[FaceRecord]) -> tuple[list[list[np
     return rows, labels
 
 
-def _trained(folder: Path, train: Any) -> FaceModel:
+def _trained(folder: Path, train: Callable[[], Any]) -> FaceModel:
     """The model in ``folder`` if a finished training left it there, else ``train()`` (which resumes)."""
     from facexpr.training import SUMMARY_FILE
 
