@@ -37,12 +37,16 @@ EPOCH_ITEMS = typer.Option(512, "--epoch-items", min=0, help="Draw at least this
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")
 
 
-def _options(**values: Any):
-    """TrainOptions from the command's values; invalid combinations become one-line errors."""
+def _options(values: dict[str, Any]):
+    """TrainOptions from a command's parameters (those named like its fields; ``epoch_items`` is
+    ``min_epoch_items``); invalid combinations become one-line errors."""
+    from dataclasses import fields
+
     from facexpr.training import TrainOptions
 
+    values = {**values, "min_epoch_items": values["epoch_items"]}
     try:
-        return TrainOptions(**values)
+        return TrainOptions(**{f.name: values[f.name] for f in fields(TrainOptions) if f.name in values})
     except ValueError as error:
         raise BadInputError(Path("."), str(error)) from None
 
@@ -96,11 +100,7 @@ def train_vae_command(
         schedule = BetaSchedule(beta, threshold=beta_threshold)
     except ValueError as error:
         raise BadInputError(data, str(error)) from None
-    options = _options(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, departure=departure, warmup=warmup,
-        augment=augment, accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes,
-        precision=precision, checkpoint_every=checkpoint_every, min_epoch_items=epoch_items,
-        progress=progress)
+    options = _options(locals())
     _report(train_vae(data, out, config, schedule, options, split=split))
 
 
@@ -152,9 +152,5 @@ def train_neutralizer_command(
                                    init_encoder=init_encoder)
     except ValueError as error:
         raise BadInputError(data, str(error)) from None
-    options = _options(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, patience=patience, departure=departure, warmup=warmup,
-        augment=augment, accelerator=accelerator, devices=devices, strategy=strategy, num_nodes=num_nodes,
-        precision=precision, checkpoint_every=checkpoint_every, min_epoch_items=epoch_items,
-        progress=progress)
+    options = _options(locals())
     _report(train_neutralizer(data, out, config, pretrained, options, shots=shots, split=split))
