@@ -21,7 +21,7 @@ def _mapping_folder(source: str, target: str) -> str:
 
 
 def _check(out: Path, r: int, dilation: int, lam: float, colour: str, method: str, l1: float, nonzero: int,
-           ego_threshold: float, ego_radius: Optional[float], ego_sigma: Optional[float]) -> None:
+           ego_threshold: float, ego_radius: float, ego_sigma: Optional[float]) -> None:
     """Reject bad options in one line before any crop is read."""
     from facexpr.models.masked_regression import COLOUR_MODES
 
@@ -55,9 +55,9 @@ def train_mr_command(
     lam: float = typer.Option(0.3, "--lambda", help="Ridge penalty against the error summed over pairs (ridge; global: see --global-lambda)."),
     colour: str = typer.Option("tuple", "--colour", help="tuple (one weight set shared by R, G, B) or channel (one per channel)."),
     ego: bool = typer.Option(True, "--ego/--no-ego", help="Blend the output with the input where the weights are ordinary."),
-    ego_threshold: float = typer.Option(1.0, "--ego-threshold", help="Weight-norm z-score above which a pixel is the expression's."),
-    ego_radius: Optional[float] = typer.Option(None, "--ego-radius", help="Disk dilation radius in pixels (default: size/64)."),
-    ego_sigma: Optional[float] = typer.Option(None, "--ego-sigma", help="Gaussian smoothing of the mask in pixels (default: 3*size/64)."),
+    ego_threshold: float = typer.Option(0.25, "--ego-threshold", help="Weight-norm z-score above which a pixel is the expression's."),
+    ego_radius: float = typer.Option(0.0, "--ego-radius", help="Disk dilation radius of that mask, in pixels."),
+    ego_sigma: Optional[float] = typer.Option(None, "--ego-sigma", help="Gaussian smoothing of the mask in pixels (default: size/8)."),
     method: str = typer.Option("ridge", "--method", help="ridge (masked regression), or a baseline: lasso, omp, global."),
     l1: float = typer.Option(0.01, "--l1", help="lasso: l1 penalty against the error summed over pairs."),
     nonzero: int = typer.Option(3, "--nonzero", help="omp: taps each pixel may use."),
