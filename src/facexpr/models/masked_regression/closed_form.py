@@ -133,6 +133,7 @@ class RidgeAccumulator:
         targets[:, :, 1] = 1.0  # a row of ones: its products with the taps are the tap sums
         flat = buffer.view(-1)
         shift_x, shift_y = self._shift_x[group], self._shift_y[group]
+        scratch = torch.empty(samples * (band + span) * max(self.width, 1), dtype=torch.float32)
         for top in range(0, self.padded_height, band):
             owned = min(band, self.padded_height - top)
             loaded = min(owned + span, self.padded_height - top)
@@ -140,7 +141,8 @@ class RidgeAccumulator:
             above = first - (top - pad)  # band rows above the image: copies of its first row
             below = above + last - first  # band rows from here on: copies of its last row
             rows = buffer[1:1 + loaded]
-            centred = x[:, first:last] - shift_x[first + pad:last + pad, pad:pad + self.width]
+            centred = scratch[:samples * (last - first) * self.width].view(samples, last - first, self.width)
+            torch.sub(x[:, first:last], shift_x[first + pad:last + pad, pad:pad + self.width], out=centred)
             rows[above:below, pad:pad + self.width].copy_(centred.permute(1, 2, 0))
             rows[:above] = rows[above:above + 1]
             rows[below:] = rows[below - 1:below]
@@ -156,9 +158,11 @@ class RidgeAccumulator:
             outputs = min(owned, height - top)
             if outputs <= 0:
                 continue
-            centred = y[:, top:top + outputs] - shift_y[top:top + outputs]
-            targets[:outputs, :self.width, 0].copy_(centred.permute(1, 2, 0))
-            self._sum_y[group, top:top + outputs] += centred.sum(0, dtype=torch.float64)
+            centred = scratch[:samples * outputs * self.width].view(samples, outputs, self.width)
+            torch.sub(y[:, top:top + outputs], shift_y[top:top + outputs], out=centred)
+            transposed = targets[:outputs, :self.width, 0]
+            transposed.copy_(centred.permute(1, 2, 0))
+            self._sum_y[group, top:top + outputs] += transposed.sum(-1)
             target_rows = targets[:outputs].view(outputs * width, 2, samples)
             for t in range(r):
                 start = (1 + t * step) * width * samples
@@ -168,32 +172,29 @@ class RidgeAccumulator:
     def _systems(self, rows: slice, ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The ridge systems of the output rows ``rows``, for tap ``a = t * r + u`` at padded ``(i + t*d, j + u*d)``.
 
-        Returns ``matrix`` (K, K, G, h, W), of which only the lower triangle is
-        filled: the covariance of taps ``a >= b`` plus ``ridge`` on the diagonal;
-        ``rhs`` (K, G, h, W), the covariance of each tap with the target; and
-        ``means`` (K, G, h, W), the mean of each tap (of the shifted data).
+        Everything is scaled by the sample count ``n`` (the solution does not
+        change): ``matrix`` (K, K, G, h, W), of which only the lower triangle is
+        filled, holds the centred tap products ``sum_s (x_a - m_a)(x_b - m_b)``
+        of taps ``a >= b`` plus ``n * ridge`` on the diagonal; ``rhs`` (K, G, h, W)
+        the centred products of each tap with the target; ``means`` (K, G, h, W)
+        the mean of each tap (of the shifted data).
         """
         r, step, n = self.field.r, self.field.dilation, float(self.count)
         height, width = rows.stop - rows.start, self.width
         products = self._products.view(self.groups, r, self.padded_height, self.padded_width, 2 * r - 1)
         cross = self._cross.view(self.groups, r, self.height, self.padded_width, 2, r)
         taps = [(t, u) for t in range(r) for u in range(r)]
-
-        def window(t: int, u: int) -> tuple[slice, slice]:
-            top, left = rows.start + t * step, u * step
-            return slice(top, top + height), slice(left, left + width)
-
-        means = torch.stack([cross[:, t, rows, :width, 1, u] for t, u in taps]) / n
-        mean_y = self._sum_y[:, rows] / n
-        rhs = torch.stack([cross[:, t, rows, :width, 0, u] for t, u in taps]) / n - means * mean_y
+        sums = torch.stack([cross[:, t, rows, :width, 1, u] for t, u in taps])
+        means = sums / n
+        rhs = torch.stack([cross[:, t, rows, :width, 0, u] for t, u in taps]) - sums * (self._sum_y[:, rows] / n)
         matrix = torch.empty((len(taps), len(taps), self.groups, height, width), dtype=torch.float64)
         for a, (ta, ua) in enumerate(taps):
             for b in range(a + 1):
                 tb, ub = taps[b]  # b before a in row-major order: ta >= tb, one product image holds the pair
-                rows_b, cols_b = window(tb, ub)
-                torch.div(products[:, ta - tb, rows_b, cols_b, ua - ub + r - 1], n, out=matrix[a, b])
-                matrix[a, b] -= means[a] * means[b]
-            matrix[a, a] += ridge
+                top, left = rows.start + tb * step, ub * step
+                pair = products[:, ta - tb, top:top + height, left:left + width, ua - ub + r - 1]
+                torch.addcmul(pair, sums[a], means[b], value=-1.0, out=matrix[a, b])
+            matrix[a, a] += n * ridge
         return matrix, rhs, means
 
     @property
