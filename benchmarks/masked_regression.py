@@ -111,6 +111,7 @@ def memory_child(pairs: int) -> dict[str, float]:
     generator = torch.Generator().manual_seed(1)
 
     def batches():
+        """Random pairs, ``MEMORY_BATCH`` at a time: only one batch exists at once."""
         for start in range(0, pairs, MEMORY_BATCH):
             count = min(MEMORY_BATCH, pairs - start)
             yield (torch.rand(count, CHANNELS, SIZE, SIZE, generator=generator),
@@ -131,6 +132,7 @@ def run(repeats: int, threads: int) -> dict[str, Any]:
     field = ReceptiveField(3, 1)
 
     def fit(colour: str) -> MaskedRegression:
+        """One fit of the 82 in-memory pairs."""
         return MaskedRegression.fit_batches([(inputs, targets)], field=field, colour=colour)
 
     fit_ms, fit_cpu_ms = _timed(lambda: fit("tuple"), repeats)

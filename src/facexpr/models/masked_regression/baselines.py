@@ -126,6 +126,7 @@ def lasso_solver(l1: float) -> PixelSolver:
     """
 
     def solve(design: np.ndarray, response: np.ndarray, pairs: float) -> np.ndarray:
+        """The pixel's LASSO weights (scikit-learn's checks skipped: the design is Fortran float64)."""
         estimator = Lasso(alpha=l1 / (2.0 * pairs), fit_intercept=False, max_iter=5000)
         return estimator.fit(design, response, check_input=False).coef_
 
@@ -136,6 +137,7 @@ def omp_solver(nonzero: int) -> PixelSolver:
     """Orthogonal matching pursuit of one pixel: the least-squares fit on at most ``nonzero`` taps."""
 
     def solve(design: np.ndarray, response: np.ndarray, pairs: float) -> np.ndarray:
+        """The pixel's OMP weights from its Gram matrix (``pairs`` is not needed: l0 has no penalty)."""
         with warnings.catch_warnings():  # a flat patch ends the pursuit early: fewer taps, not an error
             warnings.simplefilter("ignore", RuntimeWarning)
             return orthogonal_mp_gram(design.T @ design, design.T @ response, n_nonzero_coefs=nonzero)
