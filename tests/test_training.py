@@ -143,7 +143,7 @@ def test_interrupted_training_resumes_where_it_stopped(prepared, tmp_path):
 def test_frozen_modes_keep_the_stage1_decoder_and_regularize_the_latent(prepared, stage1, tmp_path):
     """frozen-reg: the decoder is exactly stage 1's after training, the encoder moved, the regularizer was logged."""
     vae = facexpr.load_model(stage1)
-    config = NeutralizerConfig(mode="frozen-reg", blend=False)
+    config = NeutralizerConfig(mode="frozen-reg", blend=False, ssim_weight=1.0)
     result = train_neutralizer(prepared, tmp_path / "n", config, stage1, quick(epochs=2), shots=3)
     model = result.model
     assert isinstance(model, NeutralizerModel) and model.max_inputs == 3
@@ -151,7 +151,7 @@ def test_frozen_modes_keep_the_stage1_decoder_and_regularize_the_latent(prepared
         assert torch.equal(model.network.decoder.state_dict()[name], tensor), name
     moved = [not torch.equal(model.network.encoder.state_dict()[k], v) for k, v in vae.network.encoder.state_dict().items()]
     assert any(moved)
-    assert result.summary["final"]["train/reg"] > 0
+    assert result.summary["final"]["train/reg"] > 0 and 0 < result.summary["final"]["train/ssim"] <= 2
     with pytest.raises(BadInputError, match="needs a stage-1 model"):
         train_neutralizer(prepared, tmp_path / "m", NeutralizerConfig(mode="frozen"), None, quick(), shots=3)
 
