@@ -36,6 +36,10 @@ class TrainOptions:
             in a new order and with new augmentations), so that a few dozen
             faces still make enough optimizer steps per epoch for the stopping
             rule and the beta schedule, which count epochs (0: one pass).
+        ema_decay: validate, checkpoint and export an exponential moving
+            average of the weights, updated every step with this decay
+            (Lightning's ``EMAWeightAveraging``); it smooths the step-to-step
+            noise that small datasets give the chosen epoch (0: the raw weights).
     """
 
     epochs: int = 60
@@ -57,11 +61,14 @@ class TrainOptions:
     logs: bool = True
     workers: int = 0
     min_epoch_items: int = 512
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         """Reject impossible values (ValueError, one line)."""
         if self.epochs < 1 or self.batch_size < 1 or self.num_nodes < 1:
             raise ValueError("epochs, batch size and number of nodes must be at least 1")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError("ema_decay must be in [0, 1)")
         if self.lr <= 0 or self.departure < 0:
             raise ValueError("the learning rate must be positive and the departure threshold not negative")
         if self.patience < 1 or min(self.warmup, self.checkpoint_every, self.workers, self.min_epoch_items) < 0:

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
@@ -71,7 +71,8 @@ def check_out_dir(out_dir: Path) -> None:
 def build_trainer(
     out_dir: Path, options: TrainOptions, callbacks: Sequence[Callback], steps_per_epoch: int
 ) -> tuple[L.Trainer, ModelCheckpoint]:
-    """A Trainer with best/last checkpoints, CSV + TensorBoard logs, rich progress and the hardware options.
+    """A Trainer with best/last checkpoints, CSV + TensorBoard logs, rich progress, the hardware options and,
+    with ``ema_decay``, weight averaging (the checkpoints then hold the averaged weights).
 
     Returns the trainer and its best-validation-MSE checkpoint callback.
     """
@@ -81,6 +82,8 @@ def build_trainer(
     last = ModelCheckpoint(dirpath=folder, filename=LAST, every_n_epochs=1, save_on_train_epoch_end=True,
                            save_on_exception=True, enable_version_counter=False)
     extra: list[Callback] = [best, last]
+    if options.ema_decay:
+        extra.insert(0, EMAWeightAveraging(decay=options.ema_decay))
     if options.checkpoint_every:
         extra.append(ModelCheckpoint(dirpath=folder, filename=LAST, every_n_train_steps=options.checkpoint_every,
                                      enable_version_counter=False))
