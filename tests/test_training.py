@@ -157,8 +157,8 @@ def test_frozen_modes_keep_the_stage1_decoder_and_regularize_the_latent(prepared
 
 
 def test_neutralizer_learns_and_accepts_any_number_of_photos(prepared, tmp_path):
-    """Scratch + blend: validation error far below the untrained network's; outputs ignore the order of the photos."""
-    config = NeutralizerConfig(vae=TINY, mode="scratch", blend=True)
+    """Scratch + mask head: validation error far below the untrained network's; outputs ignore the order of the photos."""
+    config = NeutralizerConfig(vae=TINY, mode="scratch", blend=True, head="mask")
     result = train_neutralizer(prepared, tmp_path / "n", config, None, quick(epochs=4, lr=3e-3), shots=3)
     assert result.summary["final"]["train/mask"] > 0
     model = facexpr.load_model(tmp_path / "n")
@@ -173,6 +173,27 @@ def test_neutralizer_learns_and_accepts_any_number_of_photos(prepared, tmp_path)
     assert torch.allclose(out, reversed_order, atol=1e-5)
     for shots in (1, 2, 7):
         assert model.predict(inputs[:, :1].expand(-1, shots, -1, -1, -1)).shape == targets.shape
+
+
+def test_weight_averaging_exports_the_averaged_weights(prepared, tmp_path):
+    """With ``ema_decay`` the best checkpoint and the exported model hold the moving average (not the last
+    raw weights), which still learned: it beats the untrained network on validation."""
+    config = NeutralizerConfig(vae=TINY, mode="scratch", head="flow")
+    raw = train_neutralizer(prepared, tmp_path / "raw", config, None, quick(epochs=2, lr=3e-3), shots=2)
+    ema = train_neutralizer(prepared, tmp_path / "ema", config, None, quick(epochs=2, lr=3e-3, ema_decay=0.9), shots=2)
+    assert raw.summary["options"]["ema_decay"] == 0 and ema.summary["options"]["ema_decay"] == 0.9
+    best = torch.load(tmp_path / "ema" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    exported = ema.model.network.state_dict()
+    assert all(torch.equal(best["state_dict"]["net." + k], v) for k, v in exported.items())
+    moved = [k for k, v in exported.items() if not torch.equal(raw.model.network.state_dict()[k], v)]
+    assert moved, "the averaged weights equal the raw run's"
+    val = NShotDataset(PreparedDataset(prepared), "val", 2, resample_each_epoch=False)
+    inputs = torch.stack([item["inputs"] for item in val])
+    targets = torch.stack([item["target"] for item in val])
+    torch.manual_seed(0)
+    untrained = NeutralizerModel(ema.model.neutralizer_config).predict(inputs)
+    error = float((ema.model.predict(inputs) - targets).pow(2).mean())
+    assert error < 0.5 * float((untrained - targets).pow(2).mean())
 
 
 def test_ddp_with_two_cpu_processes(prepared, tmp_path):

@@ -34,6 +34,7 @@ NODES = typer.Option(1, "--num-nodes", min=1, help="Machines for multi-node DDP.
 PRECISION = typer.Option("32-true", "--precision", help="32-true, 16-mixed, bf16-mixed, ...")
 CHECKPOINT_EVERY = typer.Option(0, "--checkpoint-every", min=0, help="Also save last.ckpt every N steps (0: each epoch).")
 EPOCH_ITEMS = typer.Option(512, "--epoch-items", min=0, help="Draw at least this many training items per epoch (small datasets are repeated with new augmentations; 0: one pass).")
+EMA = typer.Option(0.0, "--ema", min=0.0, max=0.9999, help="Validate and keep an exponential moving average of the weights with this decay per step (0: off).")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show the progress bar.")
 
 
@@ -89,6 +90,7 @@ def train_vae_command(
     precision: str = PRECISION,
     checkpoint_every: int = CHECKPOINT_EVERY,
     epoch_items: int = EPOCH_ITEMS,
+    ema_decay: float = EMA,
     progress: bool = PROGRESS,
 ) -> None:
     """Stage 1: train a beta-VAE on the neutral faces of a prepared dataset."""
@@ -113,6 +115,8 @@ def train_neutralizer_command(
     shots: int = typer.Option(7, "--shots", "-n", min=1, help="Photos of a subject per training group."),
     reg_lambda: float = typer.Option(0.1, "--lambda", min=0.0, help="Weight of the latent regularizer |V_T - V_R|."),
     blend: bool = typer.Option(True, "--blend/--no-blend", help="Blend the decoded face into the photos with a learned mask (ours; --no-blend: the thesis' model)."),
+    head: str = typer.Option("flow", "--head", help="Blending head: flow (each photo is also warped towards the neutral face) or mask (the mask only)."),
+    mask_width: int = typer.Option(16, "--head-width", min=1, help="Channels of the blending head."),
     mask_penalty: float = typer.Option(1e-3, "--mask-penalty", min=0.0, help="Sparsity penalty of the blending mask."),
     ssim_weight: float = typer.Option(0.0, "--ssim-weight", min=0.0, help="Weight of 1 - SSIM per face beside the summed squared error (0: the thesis' loss)."),
     pooling: str = typer.Option("mean", "--pooling", help="How the N photos' features are combined: mean, max or mean+max."),
@@ -138,6 +142,7 @@ def train_neutralizer_command(
     precision: str = PRECISION,
     checkpoint_every: int = CHECKPOINT_EVERY,
     epoch_items: int = EPOCH_ITEMS,
+    ema_decay: float = EMA,
     progress: bool = PROGRESS,
 ) -> None:
     """Stage 2: train the multi-image neutralizer (with --pretrained, the architecture options come from stage 1)."""
@@ -148,8 +153,8 @@ def train_neutralizer_command(
     try:
         vae = VAEConfig.from_preset(preset, arch=arch, size=size, width=width, latent_dim=latent_dim)
         config = NeutralizerConfig(vae=vae, mode=mode, reg_lambda=reg_lambda, pooling=pooling, blend=blend,
-                                   mask_penalty=mask_penalty, ssim_weight=ssim_weight, max_inputs=shots,
-                                   init_encoder=init_encoder)
+                                   head=head, mask_width=mask_width, mask_penalty=mask_penalty,
+                                   ssim_weight=ssim_weight, max_inputs=shots, init_encoder=init_encoder)
     except ValueError as error:
         raise BadInputError(data, str(error)) from None
     options = _options(locals())

@@ -10,6 +10,7 @@ from facexpr.models.vae.config import VAEConfig
 #: The thesis' four transfer-learning modes.
 MODES = ("scratch", "scratch-reg", "frozen", "frozen-reg")
 POOLINGS = ("mean", "max", "mean+max")
+HEADS = ("mask", "flow")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,12 @@ class NeutralizerConfig:
             ``m * decoded + (1 - m) * mean(inputs)``, so what the expression did
             not change keeps the photos' detail instead of the decoder's blur.
             Off: the published model (the decoded face).
-        mask_width: channels of the mask head.
+        head: the blending head: ``mask`` (the mask only) or ``flow`` (default; per
+            photo, the mask and a smooth displacement field that warps the
+            photo towards the neutral face before blending: an expression
+            mostly moves the face, and a warped photo keeps its sharpness where
+            the decoder is blurred).
+        mask_width: channels of the head.
         mask_penalty: weight of the mask's sparsity penalty (per unit of mask,
             on the scale of the summed squared error).
         ssim_weight: weight of the structural term ``1 - SSIM(output, target)``
@@ -49,6 +55,7 @@ class NeutralizerConfig:
     reg_lambda: float = 0.1
     pooling: str = "mean"
     blend: bool = True
+    head: str = "flow"
     mask_width: int = 16
     mask_penalty: float = 1e-3
     ssim_weight: float = 0.0
@@ -61,6 +68,8 @@ class NeutralizerConfig:
             raise ValueError(f"unknown mode {self.mode!r}; choose from {', '.join(MODES)}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {self.pooling!r}; choose from {', '.join(POOLINGS)}")
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r}; choose from {', '.join(HEADS)}")
         if min(self.reg_lambda, self.mask_penalty, self.ssim_weight) < 0:
             raise ValueError("reg_lambda, mask_penalty and ssim_weight must not be negative")
         if self.max_inputs < 1 or self.mask_width < 1:
@@ -87,7 +96,7 @@ class NeutralizerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "NeutralizerConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are ignored."""
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        """Inverse of :meth:`to_dict`; unknown keys are ignored; a config saved before ``head`` existed is ``mask``."""
+        known = {"head": "mask"} | {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         known["vae"] = VAEConfig.from_dict(data.get("vae", {}))
         return cls(**known)

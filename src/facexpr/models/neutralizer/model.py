@@ -32,9 +32,9 @@ class NeutralizerModel(FaceModel):
 
     @property
     def name(self) -> str:
-        """``neutralizer-<arch>-<mode>`` (``-blend`` with the blending mask)."""
+        """``neutralizer-<arch>-<mode>``, then ``-flow`` or ``-blend`` with the flow or mask-only blending head."""
         c = self.neutralizer_config
-        return f"neutralizer-{c.vae.arch}-{c.mode}{'-blend' if c.blend else ''}"
+        return f"neutralizer-{c.vae.arch}-{c.mode}{('-flow' if c.head == 'flow' else '-blend') if c.blend else ''}"
 
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> NeutralizerOutput:

@@ -33,27 +33,39 @@ def pool_features(features: torch.Tensor, pooling: str) -> torch.Tensor:
 
 
 class MaskHead(nn.Module):
-    """A small convolutional head: (mean input, decoded face) -> soft mask (B, 1, S, S) in (0, 1).
+    """A small convolutional head: (photo, decoded face) -> mask logit and ``flow`` displacement channels.
 
     It works at a quarter of the resolution (the regions an expression moves
-    are large and smooth) and upsamples bilinearly; its last bias starts at 0,
-    so the first mask is 0.5 everywhere.
+    are large and smooth) and upsamples bilinearly. Its last bias starts at
+    zero, so the first mask is 0.5 everywhere; with ``flow`` its last weights
+    too, so the first displacement is 0.
     """
 
-    def __init__(self, channels: int, width: int):
+    def __init__(self, channels: int, width: int, flow: bool = False):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(2 * channels, width, 3, stride=2, padding=1), nn.ELU(),
             nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ELU(),
             nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ELU(),
-            nn.Conv2d(width, 1, 3, padding=1),
+            nn.Conv2d(width, 3 if flow else 1, 3, padding=1),
         )
         nn.init.zeros_(self.body[-1].bias)
+        if flow:
+            nn.init.zeros_(self.body[-1].weight)
 
-    def forward(self, mean_input: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
-        """The mask at the crops' resolution."""
-        logits = self.body(torch.cat([mean_input, decoded], dim=1))
-        return torch.sigmoid(F.interpolate(logits, size=decoded.shape[-2:], mode="bilinear", align_corners=False))
+    def forward(self, photo: torch.Tensor, decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The mask (B, 1, S, S) in (0, 1) and, with ``flow``, the displacement (B, S, S, 2) in grid units."""
+        out = self.body(torch.cat([photo, decoded], dim=1))
+        out = F.interpolate(out, size=decoded.shape[-2:], mode="bilinear", align_corners=False)
+        flow = out[:, 1:].permute(0, 2, 3, 1) if out.shape[1] > 1 else None
+        return torch.sigmoid(out[:, :1]), flow
+
+
+def warp(images: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``images`` (B, C, S, S) resampled at the identity grid plus ``flow`` (B, S, S, 2), in [-1, 1] grid units."""
+    identity = torch.eye(2, 3, dtype=images.dtype, device=images.device).expand(images.shape[0], 2, 3)
+    grid = F.affine_grid(identity, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid + flow, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class NeutralizerNet(nn.Module):
@@ -63,7 +75,9 @@ class NeutralizerNet(nn.Module):
     over N before the latent head (the encoder's mean head; its log-variance
     head is unused and frozen so stage-1 encoders load as they are), and the
     decoder turns the latent V_R into a face. With ``blend``, the
-    :class:`MaskHead` mixes it with the mean of the photos.
+    :class:`MaskHead` mixes it with the mean of the photos; with
+    ``head="flow"`` each photo is first warped towards the neutral face by its
+    own displacement field, and the masks and warped photos are averaged.
     """
 
     def __init__(self, config: NeutralizerConfig):
@@ -72,7 +86,7 @@ class NeutralizerNet(nn.Module):
         self.encoder = build_encoder(config.vae)
         self.encoder.logvar.requires_grad_(False)
         self.decoder = build_decoder(config.vae)
-        self.mask_head = MaskHead(config.vae.channels, config.mask_width) if config.blend else None
+        self.mask_head = MaskHead(config.vae.channels, config.mask_width, config.head == "flow") if config.blend else None
         if config.frozen:
             # Frozen means its batch-norm statistics too: eval mode from the start, since Lightning keeps
             # the modes a module was built with instead of calling train() on it.
@@ -99,6 +113,12 @@ class NeutralizerNet(nn.Module):
         decoded = self.decoder(latent)
         if self.mask_head is None:
             return NeutralizerOutput(decoded, decoded, None, latent)
+        if self.config.head == "flow":
+            photos = inputs.flatten(0, 1)
+            mask, flow = self.mask_head(photos, decoded.repeat_interleave(shots, 0))
+            mask = mask.view(batch, shots, *mask.shape[1:]).mean(1)
+            warped = warp(photos, flow).view(inputs.shape).mean(1)
+            return NeutralizerOutput(mask * decoded + (1 - mask) * warped, decoded, mask, latent)
         mean_input = inputs.mean(1)
-        mask = self.mask_head(mean_input, decoded)
+        mask, _ = self.mask_head(mean_input, decoded)
         return NeutralizerOutput(mask * decoded + (1 - mask) * mean_input, decoded, mask, latent)
