@@ -179,9 +179,9 @@ def test_weight_averaging_exports_the_averaged_weights(prepared, tmp_path):
     """With ``ema_decay`` the best checkpoint and the exported model hold the moving average (not the last
     raw weights), which still learned: it beats the untrained network on validation."""
     config = NeutralizerConfig(vae=TINY, mode="scratch", head="flow")
-    raw = train_neutralizer(prepared, tmp_path / "raw", config, None, quick(epochs=2, lr=3e-3), shots=2)
-    ema = train_neutralizer(prepared, tmp_path / "ema", config, None, quick(epochs=2, lr=3e-3, ema_decay=0.9), shots=2)
-    assert raw.summary["options"]["ema_decay"] == 0 and ema.summary["options"]["ema_decay"] == 0.9
+    raw = train_neutralizer(prepared, tmp_path / "raw", config, None, quick(epochs=4, lr=3e-3), shots=2)
+    ema = train_neutralizer(prepared, tmp_path / "ema", config, None, quick(epochs=4, lr=3e-3, ema_decay=0.7), shots=2)
+    assert raw.summary["options"]["ema_decay"] == 0 and ema.summary["options"]["ema_decay"] == 0.7
     best = torch.load(tmp_path / "ema" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     exported = ema.model.network.state_dict()
     assert all(torch.equal(best["state_dict"]["net." + k], v) for k, v in exported.items())
@@ -193,7 +193,7 @@ def test_weight_averaging_exports_the_averaged_weights(prepared, tmp_path):
     torch.manual_seed(0)
     untrained = NeutralizerModel(ema.model.neutralizer_config).predict(inputs)
     error = float((ema.model.predict(inputs) - targets).pow(2).mean())
-    assert error < 0.5 * float((untrained - targets).pow(2).mean())
+    assert error < 0.5 * float((untrained - targets).pow(2).mean()), (error, float((untrained - targets).pow(2).mean()))
 
 
 def test_ddp_with_two_cpu_processes(prepared, tmp_path):
