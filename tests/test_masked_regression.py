@@ -192,7 +192,10 @@ def test_save_and_load_round_trip(cls, tmp_path):
     assert type(loaded) is cls and cls.family in MODEL_FAMILIES
     assert loaded.source_expressions == ("neutral",) and loaded.target_expression == "surprise"
     assert loaded.task == "synthesize"
-    torch.testing.assert_close(loaded.predict(x[:, None]), model.predict(x[:, None]), atol=0, rtol=0)
+    for name, saved in model.tensors().items():  # the stored numbers come back exactly
+        assert torch.equal(loaded.tensors()[name], saved.float()), name
+    # Predictions are recomputed: equal up to rounding, which differs between BLAS builds and CPUs.
+    torch.testing.assert_close(loaded.predict(x[:, None]), model.predict(x[:, None]), atol=1e-5, rtol=1e-5)
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["family"] == cls.family and config["fit"]["pairs"] == 10
     if cls is not GlobalRidge:
