@@ -6,5 +6,6 @@ from facexpr.models.baselines import IdentityModel, MeanFaceModel
 # The model families register themselves with load_model on import.
 from facexpr.models import neutralizer, vae  # noqa: E402,F401  isort: skip
 from facexpr.models import masked_regression  # noqa: E402,F401  isort: skip
+from facexpr.models import geometric  # noqa: E402,F401  isort: skip
 
 __all__ = ["MODEL_FAMILIES", "FaceModel", "IdentityModel", "MeanFaceModel", "load_model", "register_model"]

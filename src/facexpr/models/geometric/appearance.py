@@ -1,0 +1,70 @@
+"""The appearance step: what a warp cannot do, corrected inside the face only.
+
+A warp moves the person's own pixels; it cannot hide teeth behind lips that
+close, flatten a smile's cheek folds or brighten an eye that opens again. The
+appearance step learns that from the pairs: masked regression (per-pixel ridge
+over a 3 x 3 neighbourhood, :mod:`facexpr.models.masked_regression`) from
+warped inputs to their targets. Only the low-frequency part of its correction
+is kept (a Gaussian of ``sigma`` pixels): the regression averages over people,
+so its fine detail is blur, while its coarse correction (teeth -> lips, fold
+shading, the tone of the skin) is what the expression changed. The correction
+is applied through a soft mask of the face inside jaw and brows
+(:func:`~facexpr.models.geometric.warp.face_region_mask`): outside it, the
+output is the warped crop exactly (and the warp pins the border).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from kornia.filters import gaussian_blur2d
+
+from facexpr.models.geometric.warp import face_region_mask
+from facexpr.models.masked_regression import EgoOptions, MaskedRegression, ReceptiveField
+
+
+class Appearance:
+    """Masked low-frequency correction of warped crops towards one target expression.
+
+    Args:
+        regression: masked regression from warped crops to target crops (ego off).
+        sigma: Gaussian smoothing of the correction in pixels (0: keep all of it).
+    """
+
+    def __init__(self, regression: MaskedRegression, sigma: float):
+        self.regression = regression
+        self.sigma = float(sigma)
+
+    @classmethod
+    def fit(cls, warped: torch.Tensor, targets: torch.Tensor, lam: float, sigma: float, expression: str) -> "Appearance":
+        """Fit the regression on warped crops and their targets, (n, C, S, S) each."""
+        regression = MaskedRegression.fit_batches(
+            [(warped, targets)], "any", expression, ReceptiveField(3, 1), lam, "tuple", EgoOptions(False))
+        return cls(regression, sigma)
+
+    def correction(self, warped: torch.Tensor) -> torch.Tensor:
+        """The smoothed correction (B, C, S, S) the regression asks for."""
+        correction = self.regression.predict(warped.unsqueeze(1)) - warped
+        if self.sigma > 0:
+            radius = max(1, math.ceil(3 * self.sigma))
+            kernel = (2 * radius + 1, 2 * radius + 1)
+            correction = gaussian_blur2d(correction, kernel, (self.sigma, self.sigma), border_type="replicate")
+        return correction
+
+    def __call__(self, warped: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """Corrected crops: ``warped + mask * correction``, the mask from pixel ``landmarks`` (B, 68, 2)."""
+        mask = face_region_mask(landmarks, warped.shape[-1]).to(warped.dtype)
+        return (warped + mask * self.correction(warped)).clamp(0.0, 1.0)
+
+    def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The regression weights (G, K + 1, S, S) under ``prefix.weights``."""
+        return {f"{prefix}.weights": self.regression.weights}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, channels: int, sigma: float,
+                     expression: str) -> "Appearance":
+        """Inverse of :meth:`tensors` (KeyError when the weights are missing)."""
+        regression = MaskedRegression(tensors[f"{prefix}.weights"].float(), ReceptiveField(3, 1), channels, "tuple",
+                                      "any", expression, EgoOptions(False))
+        return cls(regression, sigma)

@@ -1,0 +1,199 @@
+"""Fitting a geometric model from prepared folders: landmark pairs of the same person, then warped pairs.
+
+:func:`fit_geometric` reads every crop of the chosen split of one or more
+prepared datasets (``--data`` may repeat), finds each crop's landmarks the way
+the model will at use, skips crops whose landmarks are implausible (with the
+reason), and fits
+
+1. the neutral shape map on expressive -> neutral pairs of one person (and,
+   with ``neutral_pairs``, neutral -> neutral reference, so neutral stays put);
+2. a ``neutral -> E`` shape map for every other expression E the data has;
+3. per target, the appearance step on the model's own warped inputs and their
+   targets.
+
+The shape maps' ridge penalty is chosen by subject-level cross-validation
+(:func:`choose_alpha`: folds never split a person) unless given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from sklearn.model_selection import GroupKFold
+
+from facexpr.data.pairing import PreparedDataset, expression_pairs, neutral_reference
+from facexpr.data.records import FaceRecord
+from facexpr.io import BadInputError
+from facexpr.models.base import resize_to
+from facexpr.models.geometric.appearance import Appearance
+from facexpr.models.geometric.model import GeometricModel, GeometricOptions, crop_shapes
+from facexpr.models.geometric.shape import fit_shape_map, to_pixels
+from facexpr.models.geometric.warp import tps_warp
+
+#: Ridge penalties tried by :func:`choose_alpha`.
+ALPHA_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+#: Folds of the subject-level cross-validation (fewer when there are fewer people).
+FOLDS = 5
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Crops:
+    """Every usable crop of the training data: images, landmark shapes, records and their person keys."""
+
+    images: torch.Tensor
+    shapes: torch.Tensor
+    records: list[FaceRecord]
+    people: list[tuple[str, str, str]]
+    skipped: list[str] = field(default_factory=list)
+
+    def index(self) -> dict[int, int]:
+        """id(record) -> row."""
+        return {id(record): row for row, record in enumerate(self.records)}
+
+
+def _with_channels(crop: torch.Tensor, channels: int) -> torch.Tensor:
+    """A (C, S, S) crop as grey (1) or RGB (3): grey is replicated, RGB averaged."""
+    if crop.shape[0] == channels:
+        return crop
+    return crop.expand(channels, -1, -1) if channels == 3 else crop.mean(0, keepdim=True)
+
+
+def load_crops(datasets: Sequence[PreparedDataset], split: str | None, size: int, channels: int,
+               progress: Progress | None = None) -> Crops:
+    """The split's crops of every dataset at ``size`` and ``channels``, with their shapes; implausible ones skipped."""
+    images, records, people, skipped = [], [], [], []
+    for dataset in datasets:
+        for record in dataset.select(split):
+            crop = resize_to(dataset.load(record), size)
+            images.append(_with_channels(crop, channels))
+            records.append(record)
+            people.append((str(dataset.root), *record.key()))
+    if not records:
+        raise BadInputError(datasets[0].manifest_path, f"no crop in split {split or 'all'!r}")
+    stacked = torch.stack(images)
+    shapes, reasons = [], []
+    for start in range(0, len(stacked), 64):
+        found, why = crop_shapes(stacked[start:start + 64])
+        shapes.append(found)
+        reasons += why
+        if progress:
+            progress(min(start + 64, len(stacked)), len(stacked), "landmarks")
+    keep = [i for i, reason in enumerate(reasons) if reason is None]
+    skipped = [f"{records[i].path}: {reasons[i]}" for i in range(len(records)) if reasons[i] is not None]
+    return Crops(stacked[keep], torch.cat(shapes)[keep], [records[i] for i in keep], [people[i] for i in keep], skipped)
+
+
+def training_pairs(crops: Crops, target: str, neutral_pairs: bool) -> list[tuple[int, int]]:
+    """(source row, target row) pairs of one person for the ``target`` map (see the module docstring)."""
+    rows = crops.index()
+    by_dataset: dict[str, list[FaceRecord]] = {}
+    for record, person in zip(crops.records, crops.people):
+        by_dataset.setdefault(person[0], []).append(record)
+    pairs: list[tuple[int, int]] = []
+    for records in by_dataset.values():
+        pairs += [(rows[id(s)], rows[id(t)]) for s, t in expression_pairs(records, None, target).pairs]
+        if target == "neutral" and neutral_pairs:
+            references = neutral_reference(records)
+            pairs += [(rows[id(r)], rows[id(references[r.key()])]) for r in records if r.is_neutral]
+    return pairs
+
+
+def _inner_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pair mean inner-landmark (17-67) distance over the target's inter-ocular distance."""
+    iod = (target[:, 42:48].mean(1) - target[:, 36:42].mean(1)).norm(dim=-1)
+    return (predicted[:, 17:] - target[:, 17:]).norm(dim=-1).mean(1) / iod
+
+
+def choose_alpha(sources: torch.Tensor, targets: torch.Tensor, groups: Sequence, components: int | None,
+                 grid: Sequence[float] = ALPHA_GRID) -> tuple[float, dict[str, float]]:
+    """The ridge penalty with the lowest subject-level cross-validated landmark error, and every tried value's error.
+
+    Folds never split a person (``groups``); with fewer than two people the
+    middle of the grid is returned untried.
+    """
+    people = sorted(set(groups))
+    if len(people) < 2:
+        middle = grid[len(grid) // 2]
+        return middle, {}
+    codes = np.array([people.index(g) for g in groups])
+    folds = GroupKFold(n_splits=min(FOLDS, len(people)))
+    errors = {}
+    for alpha in grid:
+        total = 0.0
+        for train, test in folds.split(codes, groups=codes):
+            shape_map = fit_shape_map(sources[train], targets[train], alpha, components)
+            total += float(_inner_error(shape_map(sources[test]), targets[test]).sum())
+        errors[f"{alpha:g}"] = total / len(codes)
+    best = min(grid, key=lambda a: errors[f"{a:g}"])
+    return best, errors
+
+
+def fit_geometric(
+    datasets: Sequence[PreparedDataset],
+    split: str | None = "train",
+    options: GeometricOptions | None = None,
+    size: int | None = None,
+    channels: int | None = None,
+    cross_validate: bool = True,
+    progress: Progress | None = None,
+) -> GeometricModel:
+    """Fit a geometric model on same-person pairs of the datasets' split (None: every split).
+
+    ``size`` and ``channels`` default to the first dataset's crops (RGB if any
+    dataset is RGB). With ``cross_validate`` the shape maps' ``alpha`` is
+    chosen by :func:`choose_alpha` (per target); otherwise ``options.alpha``.
+
+    Raises:
+        BadInputError: no usable crop or no neutral pair, or an invalid option.
+    """
+    options = options or GeometricOptions()
+    try:
+        options.check()
+    except ValueError as error:
+        raise BadInputError(datasets[0].root, str(error)) from None
+    first = datasets[0].load(datasets[0].records[0])
+    size = size or first.shape[-1]
+    channels = channels or max(d.load(d.records[0]).shape[0] for d in datasets)
+    crops = load_crops(datasets, split, size, channels, progress)
+    targets = ["neutral", *sorted({r.expression for r in crops.records} - {"neutral"})]
+    shape_maps, chosen, cv_errors, pair_counts = {}, {}, {}, {}
+    for target in targets:
+        pairs = training_pairs(crops, target, options.neutral_pairs)
+        if not pairs:
+            if target == "neutral":
+                raise BadInputError(datasets[0].manifest_path,
+                                    "no person with both an expressive (or neutral) and a neutral usable crop")
+            continue
+        sources, goals = (crops.shapes[[p[i] for p in pairs]] for i in (0, 1))
+        alpha = options.alpha
+        if cross_validate:
+            alpha, cv_errors[target] = choose_alpha(sources, goals, [crops.people[s] for s, _ in pairs], options.components)
+        shape_maps[target] = fit_shape_map(sources, goals, alpha, options.components)
+        chosen[target], pair_counts[target] = alpha, len(pairs)
+    model = GeometricModel(size, channels, shape_maps, {}, replace(options, alpha=chosen["neutral"]))
+    if options.appearance:
+        sigma = options.smoothing * size / 128.0
+        for target in shape_maps:
+            pairs = training_pairs(crops, target, options.neutral_pairs)
+            sources = torch.tensor([s for s, _ in pairs])
+            goal = to_pixels(model.target_shapes(crops.shapes[sources], target, 1.0), size)
+            warped, _ = tps_warp(crops.images[sources], to_pixels(crops.shapes[sources], size), goal)
+            targets_images = crops.images[torch.tensor([t for _, t in pairs])]
+            model.appearance[target] = Appearance.fit(warped, targets_images, options.appearance_lambda, sigma, target)
+    model.training = {
+        "data": [str(d.root) for d in datasets],
+        "split": split or "all",
+        "crops": len(crops.records),
+        "people": len(set(crops.people)),
+        "pairs": pair_counts,
+        "alpha": {t: a for t, a in chosen.items()},
+        "cross_validation": {t: e for t, e in cv_errors.items() if e},
+        "skipped": crops.skipped,
+    }
+    return model
+

@@ -1,0 +1,256 @@
+"""The geometric model: predict the landmarks of the target expression, warp the photo there, correct inside the face.
+
+:class:`GeometricModel` (family ``geometric``) holds, per target expression it
+knows, a :class:`~facexpr.models.geometric.shape.ShapeMap` and optionally an
+:class:`~facexpr.models.geometric.appearance.Appearance` step. For each input
+crop it finds dlib's 68 landmarks (the fixed template box of
+:mod:`facexpr.judges.geometry`: aligned crops need no detector), predicts where
+they would be, warps the crop there with a border-pinned thin-plate spline and
+corrects what the warp cannot do inside the face.
+
+* Neutral (the default target) needs no expression label: the neutral map was
+  trained on every expressive crop and every neutral crop -> the person's
+  neutral reference, so a neutral face stays put.
+* Any other expression ``E`` the training data has: the input is first
+  neutralized in shape, then the ``neutral -> E`` map adds the expression, so
+  the input may itself be expressive.
+* ``strength`` interpolates (and beyond 1, extrapolates) the shapes.
+* Several photos of one person: each photo's predicted target shape is
+  averaged into one consensus shape, every photo is warped onto it and the
+  warped photos are merged pixel by pixel, each weighted by how little its
+  content had to move there (:data:`TRAVEL_SCALE`).
+
+A crop whose landmarks are implausible (see
+:func:`~facexpr.models.geometric.shape.implausible_reason`) is left as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from facexpr.data.records import normalize_expression
+from facexpr.io import BadInputError
+from facexpr.judges.geometry import LandmarkJudge
+from facexpr.models.base import FaceModel, register_model
+from facexpr.models.geometric.appearance import Appearance
+from facexpr.models.geometric.shape import POINTS, ShapeMap, implausible_reason, to_crop_units, to_pixels
+from facexpr.models.geometric.warp import tps_warp
+
+#: Pixels (at 128 px) of travel at which a warped photo's weight in a multi-photo merge falls to 1/e.
+TRAVEL_SCALE = 2.0
+
+
+@dataclass
+class GeometricOptions:
+    """How a geometric model is fitted (see ``facexpr train geometric --help``).
+
+    Attributes:
+        alpha: ridge penalty of the shape maps (crop units squared, against the summed error).
+        components: PCA shape-space dimensions (None: the full 136-D shape).
+        appearance: fit the appearance step.
+        appearance_lambda: ridge penalty of the appearance regression.
+        smoothing: Gaussian smoothing of the appearance correction, in pixels at 128 px.
+        neutral_pairs: also train the neutral map on neutral crops -> the neutral reference (stay put).
+    """
+
+    alpha: float = 0.01
+    components: int | None = None
+    appearance: bool = True
+    appearance_lambda: float = 0.3
+    smoothing: float = 1.0
+    neutral_pairs: bool = True
+
+    def check(self) -> None:
+        """Raise ValueError for an option outside its range."""
+        if not self.alpha > 0 or not self.appearance_lambda > 0:
+            raise ValueError(f"alpha and appearance_lambda must be positive, got {self.alpha} and {self.appearance_lambda}")
+        if self.components is not None and self.components < 1:
+            raise ValueError(f"components must be positive, got {self.components}")
+        if self.smoothing < 0:
+            raise ValueError(f"smoothing must not be negative, got {self.smoothing}")
+
+
+def find_landmarks(crops: torch.Tensor) -> torch.Tensor:
+    """dlib's 68 landmarks (B, 68, 2) in pixels of aligned crops (B, C, S, S) in [0, 1]."""
+    array = (crops.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    if array.shape[-1] == 1:
+        array = array[..., 0]
+    return torch.from_numpy(LandmarkJudge().landmarks(array)).float()
+
+
+@register_model
+class GeometricModel(FaceModel):
+    """Landmark-guided neutralization and synthesis (see the module docstring).
+
+    Args:
+        size, channels: crop size and colour the appearance step works at.
+        shape_maps: expression -> shape map; ``"neutral"`` is required.
+        appearance: expression -> appearance step (may be empty: warp only).
+        options: how it was fitted (kept in the config).
+        target_expression: what :meth:`predict` produces by default.
+        strength: default strength.
+        training: a summary of the fit (data, pairs, skipped crops), kept in the config.
+    """
+
+    family: ClassVar[str] = "geometric"
+
+    def __init__(
+        self,
+        size: int,
+        channels: int,
+        shape_maps: dict[str, ShapeMap],
+        appearance: dict[str, Appearance] | None = None,
+        options: GeometricOptions | None = None,
+        target_expression: str = "neutral",
+        strength: float = 1.0,
+        training: dict[str, Any] | None = None,
+    ):
+        if "neutral" not in shape_maps:
+            raise ValueError("a geometric model needs a neutral shape map")
+        target_expression = normalize_expression(target_expression)
+        if target_expression not in shape_maps:
+            raise ValueError(f"unknown target {target_expression!r} (known: {', '.join(sorted(shape_maps))})")
+        super().__init__(size, channels, None, target_expression, max_inputs=16)
+        self.shape_maps = shape_maps
+        self.appearance = appearance or {}
+        self.options = options or GeometricOptions()
+        self.strength = float(strength)
+        self.training = dict(training or {})
+
+    @property
+    def target_expressions(self) -> tuple[str, ...]:
+        """Every expression this model can produce, neutral first."""
+        return ("neutral", *sorted(set(self.shape_maps) - {"neutral"}))
+
+    def for_target(self, target: str, strength: float = 1.0) -> "GeometricModel":
+        """The same model producing ``target`` at ``strength`` by default (for evaluate and the CLI).
+
+        Raises:
+            ValueError: an expression the model was not trained for.
+        """
+        return GeometricModel(self.size, self.channels, self.shape_maps, self.appearance, self.options,
+                              target, strength, self.training)
+
+    # ------------------------------------------------------------------ shapes
+
+    def target_shapes(self, shapes: torch.Tensor, target: str | None = None, strength: float | None = None) -> torch.Tensor:
+        """Crop-unit shapes (B, 68, 2) moved to ``target`` (default: the model's) at ``strength``."""
+        target = normalize_expression(target or self.target_expression)
+        strength = self.strength if strength is None else float(strength)
+        if target not in self.shape_maps:
+            raise ValueError(f"{self.family} model knows no {target!r} (known: {', '.join(self.target_expressions)})")
+        if target == "neutral":
+            return self.shape_maps["neutral"](shapes, strength)
+        neutral = self.shape_maps["neutral"](shapes)
+        return self.shape_maps[target](neutral, strength)
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict(
+        self,
+        inputs: torch.Tensor,
+        subjects: Sequence[tuple[str, str]] | None = None,
+        target: str | None = None,
+        strength: float | None = None,
+        landmarks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Map (B, N, C, S, S) crops to (B, C, S, S): the person with ``target`` at ``strength``.
+
+        ``landmarks`` (B, N, 68, 2) in pixels skips the landmark search (the
+        crops' own, e.g. from ``facexpr prepare``).
+        """
+        return self.explain(inputs, target, strength, landmarks)["output"]
+
+    @torch.no_grad()
+    def explain(
+        self,
+        inputs: torch.Tensor,
+        target: str | None = None,
+        strength: float | None = None,
+        landmarks: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`predict` with its intermediate results, for reports and tests.
+
+        Returns ``output`` (B, C, S, S), ``landmarks`` (B, N, 68, 2) found on the
+        inputs and ``goal`` (B, 68, 2) the predicted target landmarks (pixels),
+        ``warped`` (B, C, S, S) before the appearance step, ``travel`` (B, S, S)
+        how far the merged content moved (pixels) and ``plausible`` (B, N).
+        """
+        batch, shots, channels, size = inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[-1]
+        if channels != self.channels or inputs.shape[-2] != size:
+            raise ValueError(f"{self.name} expects {self.channels}-channel square crops, got {tuple(inputs.shape[2:])}")
+        flat = inputs.reshape(batch * shots, channels, size, size).float()
+        found = find_landmarks(flat) if landmarks is None else landmarks.reshape(batch * shots, POINTS, 2).float()
+        shapes = to_crop_units(found, size)
+        plausible = torch.tensor([implausible_reason(s) is None for s in shapes]).reshape(batch, shots)
+        goal_units = self.target_shapes(shapes, target, strength).reshape(batch, shots, POINTS, 2)
+        weights = plausible.float().unsqueeze(-1).unsqueeze(-1)
+        consensus = (goal_units * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        goal = to_pixels(consensus, size)
+        warped, travel = tps_warp(flat, found, goal.repeat_interleave(shots, dim=0))
+        warped, travel = warped.reshape(batch, shots, channels, size, size), travel.reshape(batch, shots, size, size)
+        confidence = torch.exp(-(travel * (128.0 / size) / TRAVEL_SCALE).square()) + 1e-6
+        confidence = confidence * plausible.float()[:, :, None, None]
+        total = confidence.sum(1).clamp_min(1e-12)
+        merged = (warped * confidence.unsqueeze(2)).sum(1) / total.unsqueeze(1)
+        moved = (travel * confidence).sum(1) / total
+        chosen = normalize_expression(target or self.target_expression)
+        step = self.appearance.get(chosen)
+        output = step(merged, goal) if step is not None else merged
+        usable = plausible.any(dim=1)
+        output = torch.where(usable[:, None, None, None], output, flat.reshape(batch, shots, channels, size, size)[:, 0])
+        return {"output": output.clamp(0, 1), "landmarks": found.reshape(batch, shots, POINTS, 2), "goal": goal,
+                "warped": merged, "travel": moved, "plausible": plausible}
+
+    # ------------------------------------------------------------------ saving
+
+    def config(self) -> dict[str, Any]:
+        """Base config plus the known expressions, default strength, options and training summary."""
+        return {
+            **super().config(),
+            "target_expressions": list(self.target_expressions),
+            "appearance_expressions": sorted(self.appearance),
+            "strength": self.strength,
+            "options": asdict(self.options),
+            "training": self.training,
+        }
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """``shape.<expr>.{mean,weight,bias}`` and ``appearance.<expr>.weights``."""
+        tensors: dict[str, torch.Tensor] = {}
+        for expression, shape_map in self.shape_maps.items():
+            tensors.update(shape_map.tensors(f"shape.{expression}"))
+        for expression, step in self.appearance.items():
+            tensors.update(step.tensors(f"appearance.{expression}"))
+        return tensors
+
+    @classmethod
+    def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "GeometricModel":
+        """Rebuild from config and tensors.
+
+        Raises:
+            BadInputError: the tensors or config do not describe a geometric model.
+        """
+        try:
+            options = GeometricOptions(**config.get("options", {}))
+            size, channels = int(config["size"]), int(config["channels"])
+            sigma = options.smoothing * size / 128.0
+            shape_maps = {e: ShapeMap.from_tensors(tensors, f"shape.{e}") for e in config["target_expressions"]}
+            appearance = {
+                e: Appearance.from_tensors(tensors, f"appearance.{e}", channels, sigma, e)
+                for e in config.get("appearance_expressions", [])
+            }
+            return cls(size, channels, shape_maps, appearance, options, config.get("target_expression", "neutral"),
+                       config.get("strength", 1.0), config.get("training"))
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise BadInputError(config.get("family", "?"), f"saved model does not match its config ({error})") from None
+
+
+def crop_shapes(crops: torch.Tensor) -> tuple[torch.Tensor, list[str | None]]:
+    """Crop-unit shapes (n, 68, 2) of crops (n, C, S, S) and, per crop, why its landmarks are implausible (or None)."""
+    shapes = to_crop_units(find_landmarks(crops), crops.shape[-1])
+    return shapes, [implausible_reason(shape) for shape in np.asarray(shapes)]
