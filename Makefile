@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test env clean
+.PHONY: demo test env model clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Rebuilds the geometric model shipped in the package from the Face Research Lab London set
+# (CC BY 4.0; all 82 people, 128 px crops). FRL points at the dataset folder.
+FRL ?= ../shared/data/frl_london
+MODEL_DIR := src/facexpr/models/geometric/default
+model: $(STAMP)
+	$(VENV)/bin/facexpr prepare $(FRL) --out build/frl128 --size 128
+	$(VENV)/bin/facexpr train geometric --data build/frl128 --split all --out $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) demo_out

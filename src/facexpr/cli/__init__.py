@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from facexpr.cli import apply, demo, evaluate, experiments, latent, openface, prepare, synthetic, train_mr, train_vae
+from facexpr.cli import (
+    apply, demo, evaluate, experiments, latent, openface, prepare, synthetic, train_geometric, train_mr, train_vae,
+)
 
 app = typer.Typer(
     name="facexpr",
@@ -17,6 +19,7 @@ train_app = typer.Typer(help="Train a model on a prepared dataset.", no_args_is_
 train_app.command("vae")(train_vae.train_vae_command)
 train_app.command("neutralizer")(train_vae.train_neutralizer_command)
 train_app.command("mr")(train_mr.train_mr_command)
+train_app.command("geometric")(train_geometric.train_geometric_command)
 
 app.command("prepare")(prepare.prepare_command)
 app.command("synthetic")(synthetic.synthetic_command)

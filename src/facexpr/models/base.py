@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +124,18 @@ class FaceModel(abc.ABC):
             tmp.replace(directory / WEIGHTS_FILE)
         write_text_atomic(directory / CONFIG_FILE, json.dumps({**self.config(), **(extra or {})}, indent=2))
         return directory
+
+
+@runtime_checkable
+class ConditionalModel(Protocol):
+    """A model that produces any of several expressions, at a strength that dials it (0: unchanged input shape)."""
+
+    @property
+    def target_expressions(self) -> tuple[str, ...]:
+        """Every expression the model can produce."""
+
+    def for_target(self, target: str, strength: float = 1.0) -> FaceModel:
+        """The model set to produce ``target`` at ``strength`` (ValueError for an unknown target)."""
 
 
 def load_model(path: str | Path) -> FaceModel:

@@ -94,6 +94,7 @@ class GeometricModel(FaceModel):
         target_expression: what :meth:`predict` produces by default.
         strength: default strength.
         training: a summary of the fit (data, pairs, skipped crops), kept in the config.
+        max_inputs: photos per person that evaluation feeds it together (any number works in predict).
     """
 
     family: ClassVar[str] = "geometric"
@@ -108,13 +109,14 @@ class GeometricModel(FaceModel):
         target_expression: str = "neutral",
         strength: float = 1.0,
         training: dict[str, Any] | None = None,
+        max_inputs: int = 1,
     ):
         if "neutral" not in shape_maps:
             raise ValueError("a geometric model needs a neutral shape map")
         target_expression = normalize_expression(target_expression)
         if target_expression not in shape_maps:
             raise ValueError(f"unknown target {target_expression!r} (known: {', '.join(sorted(shape_maps))})")
-        super().__init__(size, channels, None, target_expression, max_inputs=16)
+        super().__init__(size, channels, None, target_expression, max_inputs)
         self.shape_maps = shape_maps
         self.appearance = appearance or {}
         self.options = options or GeometricOptions()
@@ -133,7 +135,7 @@ class GeometricModel(FaceModel):
             ValueError: an expression the model was not trained for.
         """
         return GeometricModel(self.size, self.channels, self.shape_maps, self.appearance, self.options,
-                              target, strength, self.training)
+                              target, strength, self.training, self.max_inputs)
 
     # ------------------------------------------------------------------ shapes
 
@@ -245,7 +247,7 @@ class GeometricModel(FaceModel):
                 for e in config.get("appearance_expressions", [])
             }
             return cls(size, channels, shape_maps, appearance, options, config.get("target_expression", "neutral"),
-                       config.get("strength", 1.0), config.get("training"))
+                       config.get("strength", 1.0), config.get("training"), config.get("max_inputs", 1))
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise BadInputError(config.get("family", "?"), f"saved model does not match its config ({error})") from None
 
