@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -32,12 +32,14 @@ def evaluate_command(
     split: str = typer.Option("test", "--split", help=SPLIT_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for pairs/, metrics.json, items.csv, report.html/md."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Items per model call."),
+    shots: Optional[int] = typer.Option(
+        None, "--shots", min=1, help="Photos of a person given together (default: the model's; >1: one item per person)."),
 ) -> None:
     """Run a model on every item of a split, score it with every judge, and report it beside the baselines."""
     from facexpr.evaluation import evaluate
 
     with progress_bar("evaluate") as progress:
-        result = evaluate(model, data, split, out, batch_size=batch_size, progress=progress)
+        result = evaluate(model, data, split, out, batch_size=batch_size, progress=progress, shots=shots)
     _show(result.runs)
     console.print(f"[green]{len(result.items)} items[/green]; report: {result.out_dir / 'report.html'}")
 

@@ -160,8 +160,12 @@ def evaluate(
     batch_size: int = 64,
     judges: Judges | None = None,
     progress: Progress | None = None,
+    shots: int | None = None,
 ) -> Evaluation:
     """Evaluate one model (and the baselines) on a prepared dataset split; see the module docstring.
+
+    ``shots`` overrides how many photos of a person the model gets together
+    (default: its ``max_inputs``); with more than one, each person is one item.
 
     Raises:
         BadInputError: the data, split or model cannot be used.
@@ -169,6 +173,10 @@ def evaluate(
     data, out = Path(data), Path(out)
     prepared = _open(data, split)
     models = [resolve_model(model_spec, prepared, split)]
+    if shots is not None:
+        if shots < 1:
+            raise BadInputError(Path(model_spec), f"shots must be at least 1, not {shots}")
+        models[0].max_inputs = shots
     models += [resolve_model(b, prepared, split, models[0].size) for b in _baseline_specs(models[0], model_spec)]
     items, targets, scorer = _prepare_items(prepared, split, models, judges)
     runs = [_run_and_score(m, prepared, items, scorer, batch_size, progress) for m in models]

@@ -24,6 +24,11 @@ from facexpr.models.geometric.warp import face_region_mask
 from facexpr.models.masked_regression import EgoOptions, MaskedRegression, ReceptiveField
 
 
+#: The regression predicts the residual (target - warped) plus this offset: masked regression clamps its
+#: outputs to [0, 1], and residuals lie in [-0.5, 0.5] but for rare extremes.
+RESIDUAL_OFFSET = 0.5
+
+
 class Appearance:
     """Masked low-frequency correction of warped crops towards one target expression.
 
@@ -32,30 +37,35 @@ class Appearance:
         sigma: Gaussian smoothing of the correction in pixels (0: keep all of it).
     """
 
-    def __init__(self, regression: MaskedRegression, sigma: float):
+    def __init__(self, regression: MaskedRegression, sigma: float, region: str = "face"):
         self.regression = regression
         self.sigma = float(sigma)
+        self.region = region
 
     @classmethod
-    def fit(cls, warped: torch.Tensor, targets: torch.Tensor, lam: float, sigma: float, expression: str) -> "Appearance":
+    def fit(cls, warped: torch.Tensor, targets: torch.Tensor, lam: float, sigma: float, expression: str,
+            region: str = "face") -> "Appearance":
         """Fit the regression on warped crops and their targets, (n, C, S, S) each."""
+        residuals = targets - warped + RESIDUAL_OFFSET
         regression = MaskedRegression.fit_batches(
-            [(warped, targets)], "any", expression, ReceptiveField(3, 1), lam, "tuple", EgoOptions(False))
-        return cls(regression, sigma)
+            [(warped, residuals)], "any", expression, ReceptiveField(3, 1), lam, "tuple", EgoOptions(False))
+        return cls(regression, sigma, region)
 
     def correction(self, warped: torch.Tensor) -> torch.Tensor:
         """The smoothed correction (B, C, S, S) the regression asks for."""
-        correction = self.regression.predict(warped.unsqueeze(1)) - warped
+        correction = self.regression.predict(warped.unsqueeze(1)) - RESIDUAL_OFFSET
         if self.sigma > 0:
             radius = max(1, math.ceil(3 * self.sigma))
             kernel = (2 * radius + 1, 2 * radius + 1)
             correction = gaussian_blur2d(correction, kernel, (self.sigma, self.sigma), border_type="replicate")
         return correction
 
-    def __call__(self, warped: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """Corrected crops: ``warped + mask * correction``, the mask from pixel ``landmarks`` (B, 68, 2)."""
-        mask = face_region_mask(landmarks, warped.shape[-1]).to(warped.dtype)
-        return (warped + mask * self.correction(warped)).clamp(0.0, 1.0)
+    def __call__(self, warped: torch.Tensor, landmarks: torch.Tensor, amount: float = 1.0) -> torch.Tensor:
+        """Corrected crops: ``warped + amount * mask * correction``, the mask from pixel ``landmarks`` (B, 68, 2)."""
+        if amount == 0:
+            return warped
+        mask = face_region_mask(landmarks, warped.shape[-1], self.region).to(warped.dtype)
+        return (warped + amount * mask * self.correction(warped)).clamp(0.0, 1.0)
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         """The regression weights (G, K + 1, S, S) under ``prefix.weights``."""
@@ -63,8 +73,8 @@ class Appearance:
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, channels: int, sigma: float,
-                     expression: str) -> "Appearance":
+                     expression: str, region: str = "face") -> "Appearance":
         """Inverse of :meth:`tensors` (KeyError when the weights are missing)."""
         regression = MaskedRegression(tensors[f"{prefix}.weights"].float(), ReceptiveField(3, 1), channels, "tuple",
                                       "any", expression, EgoOptions(False))
-        return cls(regression, sigma)
+        return cls(regression, sigma, region)

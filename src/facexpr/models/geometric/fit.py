@@ -34,7 +34,7 @@ from facexpr.models.geometric.shape import fit_shape_map, to_pixels
 from facexpr.models.geometric.warp import tps_warp
 
 #: Ridge penalties tried by :func:`choose_alpha`.
-ALPHA_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+ALPHA_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0)
 #: Folds of the subject-level cross-validation (fewer when there are fewer people).
 FOLDS = 5
 
@@ -184,7 +184,8 @@ def fit_geometric(
             goal = to_pixels(model.target_shapes(crops.shapes[sources], target, 1.0), size)
             warped, _ = tps_warp(crops.images[sources], to_pixels(crops.shapes[sources], size), goal)
             targets_images = crops.images[torch.tensor([t for _, t in pairs])]
-            model.appearance[target] = Appearance.fit(warped, targets_images, options.appearance_lambda, sigma, target)
+            model.appearance[target] = Appearance.fit(warped, targets_images, options.appearance_lambda, sigma, target,
+                                                      options.region)
     model.training = {
         "data": [str(d.root) for d in datasets],
         "split": split or "all",

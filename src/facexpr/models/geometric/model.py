@@ -14,14 +14,14 @@ corrects what the warp cannot do inside the face.
 * Any other expression ``E`` the training data has: the input is first
   neutralized in shape, then the ``neutral -> E`` map adds the expression, so
   the input may itself be expressive.
-* ``strength`` interpolates (and beyond 1, extrapolates) the shapes.
+* ``strength`` interpolates (and beyond 1, extrapolates) the shapes and scales
+  the appearance correction: 0 returns the input.
 * Several photos of one person: each photo's predicted target shape is
   averaged into one consensus shape, every photo is warped onto it and the
-  warped photos are merged pixel by pixel, each weighted by how little its
-  content had to move there (:data:`TRAVEL_SCALE`).
+  warped photos are merged pixel by pixel, each pixel mostly from the photo
+  that needed the least warping there (:func:`merge_weights`).
 
-A crop whose landmarks are implausible (see
-:func:`~facexpr.models.geometric.shape.implausible_reason`) is left as it is.
+A crop whose landmarks cannot be used (see :func:`unusable_reasons`) is left as it is.
 """
 
 from __future__ import annotations
@@ -38,10 +38,27 @@ from facexpr.judges.geometry import LandmarkJudge
 from facexpr.models.base import FaceModel, register_model
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.shape import POINTS, ShapeMap, implausible_reason, to_crop_units, to_pixels
-from facexpr.models.geometric.warp import tps_warp
+from facexpr.models.geometric.warp import REGIONS, face_region_mask, tps_warp
 
-#: Pixels (at 128 px) of travel at which a warped photo's weight in a multi-photo merge falls to 1/e.
-TRAVEL_SCALE = 2.0
+#: Least standard deviation of the grey level (in [0, 1]) inside the face outline of a usable crop.
+MIN_FACE_CONTRAST = 0.02
+#: Softness (pixels of travel at 128 px) of the multi-photo merge: 0 picks one photo per pixel, large values average.
+MERGE_TEMPERATURE = 0.1
+
+
+def merge_weights(travel: torch.Tensor, plausible: torch.Tensor, temperature: float = MERGE_TEMPERATURE) -> torch.Tensor:
+    """Per-pixel weights (B, N, S, S), summing to 1 over the N photos, for merging warped photos.
+
+    A photo's cost at a pixel is how far its content moved there plus how far
+    it moved on average (how expressive the photo is): each pixel mostly comes
+    from the photo that needed the least warping there, and where none moved
+    (hair, background), from the most neutral photo. A soft minimum rather
+    than an average keeps the result as sharp as one photo; photos whose
+    landmarks are implausible get no weight (unless no photo is plausible).
+    """
+    cost = travel + travel.mean(dim=(-2, -1), keepdim=True)
+    cost = cost.masked_fill(~plausible[:, :, None, None], float("inf"))
+    return torch.softmax(-cost / temperature, dim=1).nan_to_num(1.0 / travel.shape[1])  # no plausible photo: even
 
 
 @dataclass
@@ -54,6 +71,7 @@ class GeometricOptions:
         appearance: fit the appearance step.
         appearance_lambda: ridge penalty of the appearance regression.
         smoothing: Gaussian smoothing of the appearance correction, in pixels at 128 px.
+        region: where the appearance step may change the warped crop: ``face`` or ``lower`` (see REGIONS).
         neutral_pairs: also train the neutral map on neutral crops -> the neutral reference (stay put).
     """
 
@@ -63,6 +81,7 @@ class GeometricOptions:
     appearance_lambda: float = 0.3
     smoothing: float = 1.0
     neutral_pairs: bool = True
+    region: str = "face"
 
     def check(self) -> None:
         """Raise ValueError for an option outside its range."""
@@ -72,6 +91,8 @@ class GeometricOptions:
             raise ValueError(f"components must be positive, got {self.components}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must not be negative, got {self.smoothing}")
+        if self.region not in REGIONS:
+            raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
 
 
 def find_landmarks(crops: torch.Tensor) -> torch.Tensor:
@@ -140,15 +161,20 @@ class GeometricModel(FaceModel):
     # ------------------------------------------------------------------ shapes
 
     def target_shapes(self, shapes: torch.Tensor, target: str | None = None, strength: float | None = None) -> torch.Tensor:
-        """Crop-unit shapes (B, 68, 2) moved to ``target`` (default: the model's) at ``strength``."""
+        """Crop-unit shapes (B, 68, 2) moved to ``target`` (default: the model's) at ``strength``.
+
+        The full target shape (strength 1) of an expression other than neutral
+        is the ``neutral -> target`` map applied to the predicted neutral shape;
+        strength interpolates between the input shape (0) and it.
+        """
         target = normalize_expression(target or self.target_expression)
         strength = self.strength if strength is None else float(strength)
         if target not in self.shape_maps:
             raise ValueError(f"{self.family} model knows no {target!r} (known: {', '.join(self.target_expressions)})")
-        if target == "neutral":
-            return self.shape_maps["neutral"](shapes, strength)
-        neutral = self.shape_maps["neutral"](shapes)
-        return self.shape_maps[target](neutral, strength)
+        goal = self.shape_maps["neutral"](shapes)
+        if target != "neutral":
+            goal = self.shape_maps[target](goal)
+        return shapes + strength * (goal - shapes)
 
     # ------------------------------------------------------------------ prediction
 
@@ -188,21 +214,20 @@ class GeometricModel(FaceModel):
         flat = inputs.reshape(batch * shots, channels, size, size).float()
         found = find_landmarks(flat) if landmarks is None else landmarks.reshape(batch * shots, POINTS, 2).float()
         shapes = to_crop_units(found, size)
-        plausible = torch.tensor([implausible_reason(s) is None for s in shapes]).reshape(batch, shots)
+        plausible = torch.tensor([r is None for r in unusable_reasons(flat, shapes)]).reshape(batch, shots)
         goal_units = self.target_shapes(shapes, target, strength).reshape(batch, shots, POINTS, 2)
         weights = plausible.float().unsqueeze(-1).unsqueeze(-1)
         consensus = (goal_units * weights).sum(1) / weights.sum(1).clamp_min(1.0)
         goal = to_pixels(consensus, size)
         warped, travel = tps_warp(flat, found, goal.repeat_interleave(shots, dim=0))
         warped, travel = warped.reshape(batch, shots, channels, size, size), travel.reshape(batch, shots, size, size)
-        confidence = torch.exp(-(travel * (128.0 / size) / TRAVEL_SCALE).square()) + 1e-6
-        confidence = confidence * plausible.float()[:, :, None, None]
-        total = confidence.sum(1).clamp_min(1e-12)
-        merged = (warped * confidence.unsqueeze(2)).sum(1) / total.unsqueeze(1)
-        moved = (travel * confidence).sum(1) / total
+        confidence = merge_weights(travel * (128.0 / size), plausible)
+        merged = (warped * confidence.unsqueeze(2)).sum(1)
+        moved = (travel * confidence).sum(1)
         chosen = normalize_expression(target or self.target_expression)
         step = self.appearance.get(chosen)
-        output = step(merged, goal) if step is not None else merged
+        amount = self.strength if strength is None else float(strength)
+        output = step(merged, goal, amount) if step is not None else merged
         usable = plausible.any(dim=1)
         output = torch.where(usable[:, None, None, None], output, flat.reshape(batch, shots, channels, size, size)[:, 0])
         return {"output": output.clamp(0, 1), "landmarks": found.reshape(batch, shots, POINTS, 2), "goal": goal,
@@ -243,7 +268,7 @@ class GeometricModel(FaceModel):
             sigma = options.smoothing * size / 128.0
             shape_maps = {e: ShapeMap.from_tensors(tensors, f"shape.{e}") for e in config["target_expressions"]}
             appearance = {
-                e: Appearance.from_tensors(tensors, f"appearance.{e}", channels, sigma, e)
+                e: Appearance.from_tensors(tensors, f"appearance.{e}", channels, sigma, e, options.region)
                 for e in config.get("appearance_expressions", [])
             }
             return cls(size, channels, shape_maps, appearance, options, config.get("target_expression", "neutral"),
@@ -252,7 +277,20 @@ class GeometricModel(FaceModel):
             raise BadInputError(config.get("family", "?"), f"saved model does not match its config ({error})") from None
 
 
+def unusable_reasons(crops: torch.Tensor, shapes: torch.Tensor) -> list[str | None]:
+    """Per crop, why its landmarks cannot be used (:func:`implausible_reason`, or a flat face region:
+    dlib's shape predictor returns its mean shape on a blank crop), or None."""
+    reasons = [implausible_reason(shape) for shape in np.asarray(shapes)]
+    grey = crops.mean(dim=1, keepdim=True)
+    mask = face_region_mask(to_pixels(shapes, crops.shape[-1]), crops.shape[-1], sigma=0)
+    area = mask.sum(dim=(1, 2, 3)).clamp_min(1.0)
+    mean = (grey * mask).sum(dim=(1, 2, 3)) / area
+    spread = (((grey - mean[:, None, None, None]) ** 2 * mask).sum(dim=(1, 2, 3)) / area).sqrt()
+    return [reason or (f"the face region is flat (contrast {float(c):.3f}): no face in the crop"
+                       if c < MIN_FACE_CONTRAST else None) for reason, c in zip(reasons, spread)]
+
+
 def crop_shapes(crops: torch.Tensor) -> tuple[torch.Tensor, list[str | None]]:
-    """Crop-unit shapes (n, 68, 2) of crops (n, C, S, S) and, per crop, why its landmarks are implausible (or None)."""
+    """Crop-unit shapes (n, 68, 2) of crops (n, C, S, S) and, per crop, why they cannot be used (or None)."""
     shapes = to_crop_units(find_landmarks(crops), crops.shape[-1])
-    return shapes, [implausible_reason(shape) for shape in np.asarray(shapes)]
+    return shapes, unusable_reasons(crops, shapes)

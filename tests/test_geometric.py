@@ -1,0 +1,326 @@
+"""The geometric model: shape maps, the thin-plate-spline warp, the appearance step, fitting, saving, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from facexpr.cli import app
+from facexpr.data.pairing import PreparedDataset
+from facexpr.data.prepare import PrepareOptions, prepare_dataset
+from facexpr.data.synthetic import ActionUnits, EXPRESSIONS, face_landmarks, generate_dataset, identity_from_seed
+from facexpr.evaluation import evaluate
+from facexpr.faces.align import DEFAULT_WEIGHTS, alignment_points, similarity_transform, template_points, transform_points
+from facexpr.io import BadInputError, load_image
+from facexpr.models import ConditionalModel, load_model
+from facexpr.models.geometric import (
+    DEFAULT_MODEL_DIR,
+    GeometricModel,
+    GeometricOptions,
+    default_model,
+    face_region_mask,
+    fit_geometric,
+    fit_shape_map,
+    implausible_reason,
+    to_crop_units,
+    tps_warp,
+)
+from facexpr.models.geometric.model import merge_weights
+from facexpr.models.geometric.warp import sampling_grid
+
+runner = CliRunner()
+SIZE = 128
+
+
+def _aligned(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks moved onto the alignment template, as ``facexpr prepare`` aligns a face."""
+    matrix = similarity_transform(alignment_points(landmarks), template_points(SIZE), np.array(DEFAULT_WEIGHTS))
+    return transform_points(landmarks, matrix)
+
+
+def _synthetic_shapes(seeds, expression: str) -> torch.Tensor:
+    """Exact aligned crop-unit landmarks of synthetic people (one per seed) showing ``expression``."""
+    return to_crop_units(np.stack([
+        _aligned(face_landmarks(identity_from_seed(s), EXPRESSIONS[expression], SIZE)) for s in seeds]), SIZE)
+
+
+# ----------------------------------------------------------------------------- shape maps
+
+
+def test_shape_map_recovers_a_known_linear_displacement():
+    """Displacements that are an exact linear function of the shape are recovered on new shapes."""
+    generator = torch.Generator().manual_seed(0)
+    base = _synthetic_shapes([0], "neutral")[0]
+    shapes = base + 0.01 * torch.randn(400, 68, 2, generator=generator)
+    weight = 0.3 * torch.randn(136, 136, generator=generator) / 136 ** 0.5
+    offset = 0.002 * torch.randn(136, generator=generator)
+    targets = shapes + (shapes.reshape(400, -1) @ weight + offset).reshape(400, 68, 2)
+    shape_map = fit_shape_map(shapes[:300], targets[:300], alpha=1e-8)
+    predicted = shape_map(shapes[300:])
+    assert (predicted - targets[300:]).abs().max() < 1e-4
+    assert (shapes[300:] - targets[300:]).abs().max() > 1e-3  # there was something to recover
+
+
+def test_shape_map_learns_to_neutralize_synthetic_expressions_of_new_people():
+    """Trained on some synthetic people's expressions -> neutral, it halves the landmark error of new people."""
+    train, test = range(0, 30), range(100, 110)
+    sources = torch.cat([_synthetic_shapes(train, e) for e in ("happy", "sad", "surprise", "neutral")])
+    targets = torch.cat([_synthetic_shapes(train, "neutral")] * 4)
+    shape_map = fit_shape_map(sources, targets, alpha=1e-3)
+    for expression in ("happy", "sad", "surprise"):
+        inputs, truth = _synthetic_shapes(test, expression), _synthetic_shapes(test, "neutral")
+        before = (inputs - truth).norm(dim=-1).mean()
+        after = (shape_map(inputs) - truth).norm(dim=-1).mean()
+        assert after < 0.5 * before, expression
+    neutral = _synthetic_shapes(test, "neutral")
+    assert (shape_map(neutral) - neutral).norm(dim=-1).mean() < 0.002  # a neutral face stays put
+
+
+def test_strength_interpolates_the_shapes():
+    shapes = _synthetic_shapes([1, 2], "happy")
+    shape_map = fit_shape_map(shapes, shapes + 0.01, alpha=1.0)
+    torch.testing.assert_close(shape_map(shapes, 0.0), shapes)
+    torch.testing.assert_close(shape_map(shapes, 0.5) - shapes, 0.5 * (shape_map(shapes) - shapes))
+
+
+def test_implausible_landmarks_are_named():
+    good = _synthetic_shapes([3], "neutral")[0]
+    assert implausible_reason(good) is None
+    assert "not finite" in implausible_reason(torch.full((68, 2), float("nan")))
+    assert "template" in implausible_reason(good + 0.2)
+    upside_down = good.clone()
+    upside_down[:, 1] = 0.72 - upside_down[:, 1]  # eyes stay on their line, everything else flips
+    assert implausible_reason(upside_down) is not None
+    assert "68 landmarks" in implausible_reason(np.zeros((5, 2)))
+
+
+# ----------------------------------------------------------------------------- warp
+
+
+def _blobs(points: torch.Tensor, size: int, sigma: float = 1.5) -> torch.Tensor:
+    """One Gaussian blob image per point, (K, 1, size, size)."""
+    ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64), indexing="ij")
+    d2 = (xs[None] - points[:, 0, None, None]).square() + (ys[None] - points[:, 1, None, None]).square()
+    return torch.exp(-d2 / (2 * sigma ** 2)).float().unsqueeze(1)
+
+
+def test_warp_moves_landmarks_onto_targets_within_half_a_pixel_and_pins_the_border():
+    """The output reads each target landmark's pixel from its source landmark, blobs drawn at source landmarks
+    land on the targets, and the crop border does not move."""
+    source = torch.from_numpy(_aligned(face_landmarks(identity_from_seed(4), EXPRESSIONS["surprise"], SIZE))).float()
+    target = torch.from_numpy(_aligned(face_landmarks(identity_from_seed(4), ActionUnits(), SIZE))).float()
+    assert (source - target).norm(dim=1).max() > 5  # the mouth really opens
+    grid = sampling_grid(source[None], target[None], SIZE)  # (1, S, S, 2), where each output pixel reads
+    at_targets = torch.nn.functional.grid_sample(
+        grid.permute(0, 3, 1, 2), ((2 * target + 1) / SIZE - 1)[None, None], align_corners=False)[0, :, 0].T
+    read_from = (at_targets + 1) * SIZE / 2 - 0.5
+    # a closed mouth's inner lips coincide: that fold cannot be inverted, so those points are left out
+    distinct = [k for k in range(68) if (target - target[k]).norm(dim=1).sort().values[1] > 0.5]
+    assert len(distinct) >= 60
+    assert (read_from[distinct] - source[distinct]).norm(dim=1).max() < 0.5
+    chosen = [8, 19, 24, 37, 44, 48, 54, 57]
+    warped, travel = tps_warp(_blobs(source[chosen].double(), SIZE), source.expand(len(chosen), -1, -1),
+                              target.expand(len(chosen), -1, -1))
+    ys, xs = torch.meshgrid(torch.arange(SIZE, dtype=torch.float32), torch.arange(SIZE, dtype=torch.float32), indexing="ij")
+    weights = warped[:, 0].clamp_min(0)
+    centroids = torch.stack([(weights * xs).sum((1, 2)), (weights * ys).sum((1, 2))], dim=1) / weights.sum((1, 2))[:, None]
+    assert (centroids - target[chosen]).norm(dim=1).max() < 0.5
+    ring = torch.ones(SIZE, SIZE, dtype=torch.bool)
+    ring[1:-1, 1:-1] = False
+    assert travel[:, ring].max() < 0.05
+
+
+def test_identical_landmarks_leave_the_crop_unchanged():
+    generator = torch.Generator().manual_seed(1)
+    image = torch.rand(1, 3, 64, 64, generator=generator)
+    points = torch.rand(1, 68, 2, generator=generator) * 40 + 12
+    points[0, 61] = points[0, 67]  # coinciding landmarks (a closed mouth) keep the spline well-posed
+    warped, travel = tps_warp(image, points, points)
+    assert travel.max() < 1e-3
+    torch.testing.assert_close(warped, image, atol=2e-3, rtol=0)
+
+
+def test_face_mask_covers_the_face_and_not_the_corners():
+    landmarks = torch.from_numpy(face_landmarks(identity_from_seed(5), ActionUnits(), SIZE)).float()[None]
+    mask = face_region_mask(landmarks, SIZE)[0, 0]
+    nose = landmarks[0, 30].round().long()
+    assert mask[nose[1], nose[0]] > 0.99 and mask[0, 0] == 0 and mask[-1, -1] == 0
+
+
+def test_merge_prefers_the_photo_that_moved_least_and_ignores_implausible_ones():
+    travel = torch.zeros(1, 3, 8, 8)
+    travel[0, 0] = 4.0
+    travel[0, 1, :4] = 3.0
+    weights = merge_weights(travel, torch.tensor([[True, True, False]]))
+    torch.testing.assert_close(weights.sum(1), torch.ones(1, 8, 8))
+    assert weights[0, 2].max() == 0
+    assert weights[0, 1, 6, 6] > 0.99 and weights[0, 0].max() < 0.01
+    even = merge_weights(travel, torch.tensor([[False, False, False]]))
+    torch.testing.assert_close(even, torch.full_like(even, 1 / 3))
+
+
+# ----------------------------------------------------------------------------- fitted on synthetic faces
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    """Prepared synthetic faces: 24 people, neutral/happy/sad/surprise, 128 px crops."""
+    root = tmp_path_factory.mktemp("geometric")
+    generate_dataset(root / "raw", n_subjects=24, expressions=("neutral", "happy", "sad", "surprise"), size=160, seed=2)
+    prepare_dataset(root / "raw", root / "prepared", PrepareOptions(size=SIZE))
+    return root / "prepared"
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic) -> GeometricModel:
+    return fit_geometric([PreparedDataset(synthetic)], "train")
+
+
+def test_fitted_model_knows_every_expression_and_round_trips(fitted, synthetic, tmp_path):
+    assert fitted.target_expressions == ("neutral", "happy", "sad", "surprise")
+    assert isinstance(fitted, ConditionalModel)
+    assert fitted.training["pairs"]["neutral"] > fitted.training["pairs"]["happy"] > 0
+    assert set(fitted.training["cross_validation"]["neutral"]) == {f"{a:g}" for a in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1)}
+    fitted.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert isinstance(loaded, GeometricModel) and loaded.target_expressions == fitted.target_expressions
+    for name, saved in fitted.tensors().items():
+        assert torch.equal(loaded.tensors()[name], saved), name
+    data = PreparedDataset(synthetic)
+    inputs = data.load(data.select("test", "happy")[0])[None, None]
+    torch.testing.assert_close(loaded.predict(inputs), fitted.predict(inputs), atol=1e-4, rtol=0)
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["family"] == "geometric"
+
+
+def test_neutralizes_unseen_synthetic_people(fitted, synthetic, tmp_path):
+    """On held-out people the output's landmarks are less than half as far from the true neutral as the input's
+    and closer than the average neutral face's, the FER judge finds it more neutral than the input, and it stays
+    sharp and the same person (which mean-neutral does not)."""
+    fitted.save(tmp_path / "m")
+    result = evaluate(str(tmp_path / "m"), synthetic, "test", tmp_path / "eval")
+    model, identity, mean = (run.summary for run in result.runs)
+    assert model["landmark_error"] < 0.5 * identity["landmark_error"]
+    assert model["landmark_error"] < mean["landmark_error"]
+    assert model["p_neutral"] > identity["p_neutral"] + 0.1
+    assert model["psnr"] > mean["psnr"] + 5 and model["ssim"] > mean["ssim"]
+    assert model["sharpness"] > 0.8 and model["id_rank1"] == 1.0 > mean["id_rank1"]
+
+
+def test_strength_zero_returns_the_input_and_targets_change_the_output(fitted, synthetic):
+    data = PreparedDataset(synthetic)
+    neutral = data.load(data.select("test", "neutral")[0])[None, None]
+    for target in ("neutral", "happy"):
+        torch.testing.assert_close(fitted.predict(neutral, target=target, strength=0.0), neutral[:, 0], atol=1e-3, rtol=0)
+    half, happy = (fitted.explain(neutral, target="happy", strength=s) for s in (0.5, 1.0))
+    found = half["landmarks"][:, 0]
+    torch.testing.assert_close(half["goal"] - found, 0.5 * (happy["goal"] - found), atol=1e-3, rtol=0)
+    assert (happy["goal"] - found).norm(dim=-1).max() > 2  # the mouth corners move by pixels
+    assert (happy["output"] - neutral[:, 0]).abs().mean() > (half["output"] - neutral[:, 0]).abs().mean() > 0.002
+    assert fitted.for_target("surprise", 0.5).target_expression == "surprise"
+    with pytest.raises(ValueError, match="knows no 'angry'"):
+        fitted.predict(neutral, target="angry")
+
+
+def test_several_photos_give_one_face_and_implausible_crops_are_left_alone(fitted, synthetic):
+    data = PreparedDataset(synthetic)
+    photos = torch.stack([data.load(r) for r in data.select("test") if r.subject == data.select("test")[0].subject])
+    explained = fitted.explain(photos[None])
+    assert explained["output"].shape == (1, 3, SIZE, SIZE) and explained["plausible"].all()
+    blank = torch.full((1, 1, 3, SIZE, SIZE), 0.5)
+    torch.testing.assert_close(fitted.predict(blank), blank[:, 0])
+
+
+def test_fit_skips_crops_with_implausible_landmarks(synthetic, tmp_path):
+    """A blank crop listed in the manifest is skipped with its reason; the fit still works."""
+    from PIL import Image
+
+    data = PreparedDataset(synthetic)
+    manifest = (synthetic / "manifest.csv").read_text().splitlines()
+    first = data.select("train", "happy")[0]
+    Image.fromarray(np.full((SIZE, SIZE, 3), 128, np.uint8)).save(tmp_path / "blank.png")
+    copy = tmp_path / "prepared"
+    copy.mkdir()
+    line = next(row for row in manifest if row.startswith(first.path + ","))
+    rows = [manifest[0], *(r.replace(r.split(",")[0], str(synthetic / r.split(",")[0]), 1) for r in manifest[1:]),
+            line.replace(first.path, str(tmp_path / "blank.png"), 1)]
+    (copy / "manifest.csv").write_text("\n".join(rows) + "\n")
+    model = fit_geometric([PreparedDataset(copy)], "train", GeometricOptions(appearance=False), cross_validate=False)
+    assert len(model.training["skipped"]) == 1 and "blank.png" in model.training["skipped"][0]
+    assert not model.appearance
+
+
+# ----------------------------------------------------------------------------- the shipped model and the CLI
+
+
+def test_shipped_model_is_small_and_neutralizes_a_photo_with_no_model_option(tmp_path):
+    files = sorted(p.name for p in DEFAULT_MODEL_DIR.iterdir())
+    assert files == ["README.md", "config.json", "weights.safetensors"]
+    assert sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir()) < 5_000_000
+    assert "CC BY 4.0" in (DEFAULT_MODEL_DIR / "README.md").read_text()
+    model = default_model()
+    assert model.size == 128 and "happy" in model.target_expressions
+    assert not any("yale" in str(d).lower() for d in model.training["data"])
+    photo = generate_dataset(tmp_path / "raw", n_subjects=1, expressions=("happy",), size=200, seed=9)[0]
+    result = runner.invoke(app, ["neutralize", str(photo), "--out", str(tmp_path / "out"), "--paste"])
+    assert result.exit_code == 0, result.output
+    assert load_image(tmp_path / "out" / "1_neutral.png").shape == (128, 128, 3)
+    assert load_image(tmp_path / "out" / "1_neutral_pasted.png").shape == (200, 200, 3)
+    result = runner.invoke(app, ["synthesize", str(photo), "--target", "happy", "--strength", "0.5",
+                                 "--out", str(tmp_path / "syn")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "syn" / "1_happy.png").is_file()
+
+
+def test_train_geometric_command_and_one_line_errors(synthetic, tmp_path):
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", "geometric", "--data", str(synthetic), "--out", str(out), "--alpha", "0.01"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["options"]["alpha"] == 0.01 and config["training"]["cross_validation"] == {}
+    result = runner.invoke(app, ["train", "geometric", "--data", str(synthetic), "--out", str(tmp_path / "x"),
+                                 "--split", "nope"])
+    assert result.exit_code == 2 and "no split 'nope'" in result.output and not (tmp_path / "x").exists()
+    photo = next((synthetic / "crops").rglob("*.png"))
+    result = runner.invoke(app, ["synthesize", str(photo), "--model", str(out), "--target", "angry",
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "cannot synthesize to 'angry'" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_models_that_cannot_do_what_is_asked_are_refused_in_one_line(synthetic, tmp_path):
+    """A one-expression model of another family: no --strength to dial, no other --target, not the other task."""
+    from facexpr.models.masked_regression import MaskedRegression
+
+    MaskedRegression.fit(PreparedDataset(synthetic), "train", "happy", "neutral").save(tmp_path / "mr")
+    photo = next((synthetic / "crops").rglob("*.png"))
+    for command, extra, message in (
+        ("neutralize", ["--strength", "0.5"], "has no strength to dial"),
+        ("synthesize", [], "is a neutralize model"),
+    ):
+        result = runner.invoke(app, [command, str(photo), "--model", str(tmp_path / "mr"), *extra,
+                                     "--out", str(tmp_path / command)])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert result.output.strip().count("\n") == 0 and not (tmp_path / command).exists()
+
+
+# ----------------------------------------------------------------------------- real faces
+
+
+def test_beats_identity_on_frl_london_test_people(frl_london, tmp_path):
+    """Trained on FRL's train split, on its test people it moves the landmarks towards the true neutral
+    and makes the face look more neutral to the FER judge than returning the input."""
+    prepared = tmp_path / "frl"
+    prepare_dataset(frl_london, prepared, PrepareOptions(size=SIZE))
+    model = fit_geometric([PreparedDataset(prepared)], "train")
+    model.save(tmp_path / "m")
+    result = evaluate(str(tmp_path / "m"), prepared, "test", tmp_path / "eval")
+    ours, identity = result.runs[0].summary, result.runs[1].summary
+    assert ours["landmark_error"] < 0.8 * identity["landmark_error"]
+    assert ours["p_neutral"] > identity["p_neutral"] + 0.03
+    assert ours["psnr"] > identity["psnr"] and ours["ssim"] > identity["ssim"]
+    assert ours["sharpness"] > 0.8 and ours["id_rank1"] >= 0.9
