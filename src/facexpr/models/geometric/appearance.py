@@ -15,12 +15,9 @@ output is the warped crop exactly (and the warp pins the border).
 
 from __future__ import annotations
 
-import math
-
 import torch
-from kornia.filters import gaussian_blur2d
 
-from facexpr.models.geometric.warp import face_region_mask
+from facexpr.models.geometric.warp import face_region_mask, gaussian_blur
 from facexpr.models.masked_regression import EgoOptions, MaskedRegression, ReceptiveField
 
 
@@ -55,9 +52,7 @@ class Appearance:
         """The smoothed correction (B, C, S, S) the regression asks for."""
         correction = self.regression.predict(warped.unsqueeze(1)) - RESIDUAL_OFFSET
         if self.sigma > 0:
-            radius = max(1, math.ceil(3 * self.sigma))
-            kernel = (2 * radius + 1, 2 * radius + 1)
-            correction = gaussian_blur2d(correction, kernel, (self.sigma, self.sigma), border_type="replicate")
+            correction = gaussian_blur(correction, self.sigma)
         return correction
 
     def __call__(self, warped: torch.Tensor, landmarks: torch.Tensor, amount: float = 1.0) -> torch.Tensor:
