@@ -209,6 +209,12 @@ def test_neutralizes_unseen_synthetic_people(fitted, synthetic, tmp_path):
     assert model["p_neutral"] > identity["p_neutral"] + 0.1
     assert model["psnr"] > mean["psnr"] + 5 and model["ssim"] > mean["ssim"]
     assert model["sharpness"] > 0.8 and model["id_rank1"] == 1.0 > mean["id_rank1"]
+    stay = result.document["neutral_inputs"]  # the same people's neutral faces stay neutral
+    ours, unchanged, average = (stay[run.name] for run in result.runs)
+    assert unchanged["landmark_shift"] == 0 and unchanged["p_neutral_change"] == 0 and unchanged["sharpness"] == 1
+    assert ours["n"] == unchanged["n"] >= 3
+    assert ours["landmark_shift"] < 0.02 < average["landmark_shift"]
+    assert abs(ours["p_neutral_change"]) < 0.05 and ours["sharpness"] > 0.85
 
 
 def test_strength_zero_returns_the_input_and_targets_change_the_output(fitted, synthetic):

@@ -41,7 +41,18 @@ def evaluate_command(
     with progress_bar("evaluate") as progress:
         result = evaluate(model, data, split, out, batch_size=batch_size, progress=progress, shots=shots)
     _show(result.runs)
+    stability = result.document.get("neutral_inputs")
+    if stability:
+        table = Table("neutral inputs stay neutral", "n", "landmark shift", "p(neutral) change", "sharpness")
+        for name, values in stability.items():
+            table.add_row(name, str(values["n"]), *(_number(values[k]) for k in ("landmark_shift", "p_neutral_change", "sharpness")))
+        console.print(table)
     console.print(f"[green]{len(result.items)} items[/green]; report: {result.out_dir / 'report.html'}")
+
+
+def _number(value) -> str:
+    """A metric as 4 significant digits (strings such as "nan" as they are)."""
+    return value if isinstance(value, str) else f"{value:.4g}"
 
 
 @friendly_errors

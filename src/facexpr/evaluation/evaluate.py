@@ -4,7 +4,9 @@ For a model and a prepared split it builds the evaluation items (expressive
 photo(s) -> the subject's neutral face, or neutral -> target expression for
 synthesis models), runs the model, writes input/output/target crops under the
 same NAME, scores them with every judge and writes ``metrics.json``,
-``items.csv`` and an HTML/Markdown report. The ``identity`` and ``mean-*``
+``items.csv`` and an HTML/Markdown report. A neutralizer is also run on each
+person's neutral face, which it should leave alone (``neutral_inputs`` in
+``metrics.json``, see :mod:`facexpr.evaluation.stability`). The ``identity`` and ``mean-*``
 baselines run on the same items, so the failure modes they stand for (the
 identity function, an average face) are always in view.
 """
@@ -26,6 +28,7 @@ from facexpr.data.pairing import PreparedDataset
 from facexpr.evaluation.items import EvalItem, evaluation_items
 from facexpr.evaluation.report import write_report
 from facexpr.evaluation.scoring import METRICS, Judges, Scorer
+from facexpr.evaluation.stability import neutral_stability
 from facexpr.io import BadInputError, write_image_atomic, write_text_atomic
 from facexpr.metrics import finite_or_string
 from facexpr.models import FaceModel, IdentityModel, MeanFaceModel, load_model
@@ -184,6 +187,11 @@ def evaluate(
     inputs = to_uint8(_load(prepared, [i.inputs[0] for i in items], models[0].size, models[0].channels))
     _write_pairs(out, items, inputs, main.outputs, targets)
     document = _metrics_document(main, data, split, len(items), runs[1:])
+    if models[0].task == "neutralize":
+        stability = {m.name: neutral_stability(m, prepared, None if split == "all" else split, scorer.judges, batch_size)
+                     for m in models}
+        document["neutral_inputs"] = {name: {k: v if k == "n" else finite_or_string(v) for k, v in values.items()}
+                                      for name, values in stability.items()}
     write_text_atomic(out / "metrics.json", json.dumps(document, indent=2))
     write_text_atomic(out / "items.csv", _items_csv(items, main))
     write_report(out, f"facexpr evaluate: {main.name}", data, split, items, runs, main_only_grid=True)
