@@ -330,3 +330,27 @@ def test_beats_identity_on_frl_london_test_people(frl_london, tmp_path):
     assert ours["p_neutral"] > identity["p_neutral"] + 0.03
     assert ours["psnr"] > identity["psnr"] and ours["ssim"] > identity["ssim"]
     assert ours["sharpness"] > 0.8 and ours["id_rank1"] >= 0.9
+
+
+def test_cross_validation_scores_every_person_once_with_a_model_that_never_saw_them(synthetic, tmp_path):
+    from facexpr.experiments import cross_validate_geometric
+    from facexpr.experiments.crossval import fold_people
+
+    people = [(s, str(i)) for s in "ab" for i in range(5)]
+    dealt = fold_people(people, 3)
+    assert sorted(p for fold in dealt for p in fold) == sorted(people) and {len(f) for f in dealt} == {3, 4}
+    result = cross_validate_geometric(synthetic, tmp_path / "cv", folds=3, options=GeometricOptions(appearance=False))
+    document = result.document
+    data = PreparedDataset(synthetic)
+    expressive = [r for r in data.records if not r.is_neutral]
+    assert document["items"] == len(expressive) and document["people"] == 24
+    for k in range(3):
+        fold = PreparedDataset(tmp_path / "cv" / f"fold{k}")
+        held_out, trained = {r.key() for r in fold.select("test")}, {r.key() for r in fold.select("train")}
+        assert held_out and held_out.isdisjoint(trained) and len(held_out | trained) == 24
+        config = json.loads((tmp_path / "cv" / f"fold{k}" / "model" / "config.json").read_text())
+        assert config["training"]["people"] == len(trained)
+    ours, identity = document["metrics"]["model"], document["metrics"]["identity"]
+    assert ours["landmark_error"] < 0.6 * identity["landmark_error"]
+    assert document["neutral_inputs"]["model"]["n"] == 24
+    assert (tmp_path / "cv" / "crossval.md").read_text().count("| landmark_error |") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from facexpr.cli import (
-    apply, demo, evaluate, experiments, latent, openface, prepare, synthetic, train_geometric, train_mr, train_vae,
+    apply, crossval, demo, evaluate, experiments, latent, openface, prepare, synthetic, train_geometric, train_mr, train_vae,
 )
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.command("neutralize")(apply.neutralize_command)
 app.command("synthesize")(apply.synthesize_command)
 app.command("demo")(demo.demo_command)
 app.command("experiments")(experiments.experiments_command)
+app.command("crossval")(crossval.crossval_command)
 app.command("sample")(latent.sample_command)
 app.command("tsne")(latent.tsne_command)
 

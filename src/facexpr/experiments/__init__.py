@@ -1,8 +1,11 @@
 """Experiments: the thesis' tables regenerated on a prepared dataset (``facexpr experiments``).
 
 * :func:`run_tables`, :class:`ExperimentSettings` and :data:`TABLES` (``thesis.py``).
+* :func:`cross_validate_geometric`: subject-level K-fold numbers of the geometric model (``crossval.py``).
 """
+
+from facexpr.experiments.crossval import CrossValidation, cross_validate_geometric
 
 from facexpr.experiments.thesis import TABLES, ExperimentSettings, RunResult, TableResult, run_tables
 
-__all__ = ["TABLES", "ExperimentSettings", "RunResult", "TableResult", "run_tables"]
+__all__ = ["CrossValidation", "TABLES", "cross_validate_geometric", "ExperimentSettings", "RunResult", "TableResult", "run_tables"]

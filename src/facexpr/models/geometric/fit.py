@@ -63,18 +63,28 @@ def _with_channels(crop: torch.Tensor, channels: int) -> torch.Tensor:
     return crop.expand(channels, -1, -1) if channels == 3 else crop.mean(0, keepdim=True)
 
 
-def load_crops(datasets: Sequence[PreparedDataset], split: str | None, size: int, channels: int,
-               progress: Progress | None = None) -> Crops:
-    """The split's crops of every dataset at ``size`` and ``channels``, with their shapes; implausible ones skipped."""
-    images, records, people, skipped = [], [], [], []
-    for dataset in datasets:
-        for record in dataset.select(split):
+def _splits(datasets: Sequence[PreparedDataset], split: str | None | Sequence[str | None]) -> list[str | None]:
+    """One split per dataset: the same for all, or one each."""
+    if split is None or isinstance(split, str):
+        return [split] * len(datasets)
+    if len(split) != len(datasets):
+        raise ValueError(f"{len(split)} splits for {len(datasets)} datasets")
+    return list(split)
+
+
+def load_crops(datasets: Sequence[PreparedDataset], split: str | None | Sequence[str | None], size: int,
+               channels: int, progress: Progress | None = None) -> Crops:
+    """The split's crops of every dataset (``split`` may name one per dataset) at ``size`` and ``channels``,
+    with their shapes; crops whose landmarks cannot be used are skipped with the reason."""
+    images, records, people = [], [], []
+    for dataset, chosen in zip(datasets, _splits(datasets, split)):
+        for record in dataset.select(chosen):
             crop = resize_to(dataset.load(record), size)
             images.append(_with_channels(crop, channels))
             records.append(record)
             people.append((str(dataset.root), *record.key()))
     if not records:
-        raise BadInputError(datasets[0].manifest_path, f"no crop in split {split or 'all'!r}")
+        raise BadInputError(datasets[0].manifest_path, f"no crop in split(s) {split or 'all'!r}")
     stacked = torch.stack(images)
     shapes, reasons = [], []
     for start in range(0, len(stacked), 64):
@@ -135,14 +145,14 @@ def choose_alpha(sources: torch.Tensor, targets: torch.Tensor, groups: Sequence,
 
 def fit_geometric(
     datasets: Sequence[PreparedDataset],
-    split: str | None = "train",
+    split: str | None | Sequence[str | None] = "train",
     options: GeometricOptions | None = None,
     size: int | None = None,
     channels: int | None = None,
     cross_validate: bool = True,
     progress: Progress | None = None,
 ) -> GeometricModel:
-    """Fit a geometric model on same-person pairs of the datasets' split (None: every split).
+    """Fit a geometric model on same-person pairs of the datasets' split (None: every split; or one per dataset).
 
     ``size`` and ``channels`` default to the first dataset's crops (RGB if any
     dataset is RGB). With ``cross_validate`` the shape maps' ``alpha`` is
@@ -188,7 +198,7 @@ def fit_geometric(
                                                       options.region)
     model.training = {
         "data": [str(d.root) for d in datasets],
-        "split": split or "all",
+        "split": [s or "all" for s in _splits(datasets, split)],
         "crops": len(crops.records),
         "people": len(set(crops.people)),
         "pairs": pair_counts,
