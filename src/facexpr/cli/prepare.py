@@ -49,8 +49,10 @@ def prepare_command(
     with progress_bar(f"prepare {source.name}") as progress:
         if source.suffix.lower() in VIDEO_SUFFIXES:
             from facexpr.data.video import prepare_video
+            from facexpr.models.geometric import default_model, neutrality_scorer
 
-            result = prepare_video(source, out, options, progress=progress)
+            result = prepare_video(source, out, options, progress=progress,
+                                   neutrality=neutrality_scorer(default_model()), neutrality_name="geometric")
         else:
             result = prepare_dataset(source, out, options, progress=progress)
     print_summary(result)

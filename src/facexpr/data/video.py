@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -31,6 +31,8 @@ from facexpr.data.records import FaceRecord, Skip
 from facexpr.faces import AlignedFace, FacePipeline, neutrality_score, reference_cues
 from facexpr.io import BadInputError, file_sha256, write_image_atomic
 
+#: Scores aligned uint8 crops (S, S[, C]) by how neutral they look, higher = more neutral, one float each.
+NeutralityScorer = Callable[[list[np.ndarray]], np.ndarray]
 #: Inner landmarks (brows 17-26, nose 27-35, eyes 36-47, mouth 48-67): what an expression moves.
 INNER = slice(17, 68)
 #: A frame is frontal when |yaw| and |pitch - the clip's median pitch| are at most this many degrees.
@@ -107,10 +109,17 @@ def sample_frames(path: Path, max_frames: int, pipeline: FacePipeline, progress:
     return frames
 
 
-def select_frames(frames: list[ScoredFrame], inputs: int) -> tuple[ScoredFrame, list[ScoredFrame]]:
-    """The most neutral frontal frame and up to ``inputs`` frontal frames as different from it and each other as possible."""
+def select_frames(
+    frames: list[ScoredFrame], inputs: int, neutrality: NeutralityScorer | None = None
+) -> tuple[ScoredFrame, list[ScoredFrame]]:
+    """The most neutral frontal frame and up to ``inputs`` frontal frames as different from it and each other as possible.
+
+    ``neutrality`` scores the aligned crops (higher: more neutral); without it
+    the geometric cues of :func:`neutral_scores` decide.
+    """
     frontal = frontal_frames(frames)
-    target = frontal[int(np.argmax(neutral_scores(frontal)))]
+    scores = neutral_scores(frontal) if neutrality is None else neutrality([f.face.image for f in frontal])
+    target = frontal[int(np.argmax(scores))]
     others = [f for f in frontal if f is not target]
     if not others:
         return target, []
@@ -139,15 +148,24 @@ def prepare_video(
     out_dir: str | Path,
     options: PrepareOptions | None = None,
     progress: ProgressCallback | None = None,
+    neutrality: NeutralityScorer | None = None,
+    neutrality_name: str = "cues",
 ) -> PrepareResult:
-    """Prepare one clip: subject = the clip's name; target frame labelled neutral, inputs labelled expressive."""
+    """Prepare one clip: subject = the clip's name; target frame labelled neutral, inputs labelled expressive.
+
+    ``neutrality`` (named ``neutrality_name`` in the cache key) picks the
+    target frame; ``facexpr prepare`` passes the shipped geometric model's
+    :meth:`~facexpr.models.geometric.GeometricModel.neutrality`, which the
+    geometric cues alone (the default here) cannot match on subtle expressions.
+    """
     options = options or PrepareOptions()
     path, out_dir = Path(path), Path(out_dir)
     started = time.monotonic()
     if not path.is_file():
         raise BadInputError(path, "no such file")
     clip = path.stem
-    key = f"{file_sha256(path)}:{options.cache_key()}-video-k{options.video_inputs}-m{options.video_max_frames}"
+    key = (f"{file_sha256(path)}:{options.cache_key()}-video-k{options.video_inputs}-m{options.video_max_frames}"
+           f"-n{neutrality_name}")
     cache = PrepareCache(out_dir)
     entry = cache.get(key)
     reused = 1 if entry else 0
@@ -158,7 +176,7 @@ def prepare_video(
             entry = {"skip": f"no frontal face in {len(frames)} frame(s) with a face "
                              f"(|yaw| must be <= {MAX_POSE_DEGREES:g} degrees)"}
         else:
-            target, chosen = select_frames(frames, options.video_inputs)
+            target, chosen = select_frames(frames, options.video_inputs, neutrality)
             entries = [_frame_entry(target, "target", clip, out_dir, 0.0)]
             entries += [_frame_entry(f, "input", clip, out_dir, float(np.linalg.norm(f.shape() - target.shape())))
                         for f in chosen]

@@ -15,12 +15,12 @@ Importing the package registers the family with :func:`facexpr.models.load_model
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.default import DEFAULT_MODEL_DIR, default_model
 from facexpr.models.geometric.fit import choose_alpha, fit_geometric, load_crops
-from facexpr.models.geometric.model import GeometricModel, GeometricOptions, find_landmarks
+from facexpr.models.geometric.model import GeometricModel, GeometricOptions, find_landmarks, neutrality_scorer
 from facexpr.models.geometric.shape import ShapeMap, fit_shape_map, implausible_reason, to_crop_units, to_pixels
 from facexpr.models.geometric.warp import face_region_mask, tps_warp
 
 __all__ = [
-    "DEFAULT_MODEL_DIR", "Appearance", "GeometricModel", "GeometricOptions", "ShapeMap", "choose_alpha", "default_model", "face_region_mask",
-    "find_landmarks", "fit_geometric", "fit_shape_map", "implausible_reason", "load_crops", "to_crop_units",
-    "to_pixels", "tps_warp",
+    "DEFAULT_MODEL_DIR", "Appearance", "GeometricModel", "GeometricOptions", "ShapeMap", "choose_alpha",
+    "default_model", "face_region_mask", "find_landmarks", "fit_geometric", "fit_shape_map", "implausible_reason",
+    "load_crops", "neutrality_scorer", "to_crop_units", "to_pixels", "tps_warp",
 ]

@@ -26,14 +26,16 @@ A crop whose landmarks cannot be used (see :func:`unusable_reasons`) is left as 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
 
 from facexpr.data.records import normalize_expression
 from facexpr.io import BadInputError
+from facexpr.judges.expression import EXPRESSION_CLASSES, ExpressionJudge
 from facexpr.judges.geometry import LandmarkJudge
 from facexpr.models.base import FaceModel, register_model
 from facexpr.models.geometric.appearance import Appearance
@@ -42,6 +44,9 @@ from facexpr.models.geometric.warp import REGIONS, face_region_mask, tps_warp
 
 #: Least standard deviation of the grey level (in [0, 1]) inside the face outline of a usable crop.
 MIN_FACE_CONTRAST = 0.02
+#: Inner-landmark distance (inter-ocular units) from the predicted neutral shape at which
+#: :meth:`GeometricModel.neutrality` falls to 1/e of the expression judge's p(neutral).
+NEUTRALITY_SCALE = 0.01
 #: Softness (pixels of travel at 128 px) of the multi-photo merge: 0 picks one photo per pixel, large values average.
 MERGE_TEMPERATURE = 0.1
 
@@ -93,6 +98,12 @@ class GeometricOptions:
             raise ValueError(f"smoothing must not be negative, got {self.smoothing}")
         if self.region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def _expression_judge() -> ExpressionJudge:
+    """One expression judge per process (it loads its weights on first use)."""
+    return ExpressionJudge()
 
 
 def find_landmarks(crops: torch.Tensor) -> torch.Tensor:
@@ -175,6 +186,28 @@ class GeometricModel(FaceModel):
         if target != "neutral":
             goal = self.shape_maps[target](goal)
         return shapes + strength * (goal - shapes)
+
+    @torch.no_grad()
+    def neutrality(self, crops: torch.Tensor) -> np.ndarray:
+        """How neutral each aligned crop (B, C, S, S) in [0, 1] looks, in [0, 1] (higher: more neutral).
+
+        Two judges must agree: the FER2013 expression judge's p(neutral), and
+        the shape model (how far the landmarks are from the neutral shape it
+        predicts for them: ``exp(-distance / NEUTRALITY_SCALE)``). A crop whose
+        landmarks cannot be used scores 0. Used to pick the neutral frame of a clip
+        (``facexpr prepare clip.mp4``) and to filter datasets.
+        """
+        crops = crops.float()
+        if crops.shape[1] != self.channels:
+            crops = crops.mean(1, keepdim=True) if self.channels == 1 else crops.expand(-1, 3, -1, -1)
+        shapes = to_crop_units(find_landmarks(crops), crops.shape[-1])
+        neutral = self.shape_maps["neutral"](shapes)
+        iod = (shapes[:, 42:48].mean(1) - shapes[:, 36:42].mean(1)).norm(dim=-1)
+        distance = ((neutral[:, 17:] - shapes[:, 17:]).norm(dim=-1).mean(1) / iod).numpy()
+        uint8 = (crops.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        p_neutral = _expression_judge().probabilities(uint8[..., 0] if uint8.shape[-1] == 1 else uint8)
+        usable = np.array([r is None for r in unusable_reasons(crops, shapes)])
+        return p_neutral[:, EXPRESSION_CLASSES.index("neutral")] * np.exp(-distance / NEUTRALITY_SCALE) * usable
 
     # ------------------------------------------------------------------ prediction
 
@@ -294,3 +327,13 @@ def crop_shapes(crops: torch.Tensor) -> tuple[torch.Tensor, list[str | None]]:
     """Crop-unit shapes (n, 68, 2) of crops (n, C, S, S) and, per crop, why they cannot be used (or None)."""
     shapes = to_crop_units(find_landmarks(crops), crops.shape[-1])
     return shapes, unusable_reasons(crops, shapes)
+
+
+def neutrality_scorer(model: GeometricModel) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """:meth:`GeometricModel.neutrality` for a list of aligned uint8 crops of one size, as video preparation takes it."""
+
+    def score(crops: list[np.ndarray]) -> np.ndarray:
+        arrays = np.stack([crop[:, :, None] if crop.ndim == 2 else crop for crop in crops])
+        return model.neutrality(torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 255.0)
+
+    return score
