@@ -213,7 +213,7 @@ def test_neutralizes_unseen_synthetic_people(fitted, synthetic, tmp_path):
     ours, unchanged, average = (stay[run.name] for run in result.runs)
     assert unchanged["landmark_shift"] == 0 and unchanged["p_neutral_change"] == 0 and unchanged["sharpness"] == 1
     assert ours["n"] == unchanged["n"] >= 3
-    assert ours["landmark_shift"] < 0.02 < average["landmark_shift"]
+    assert ours["landmark_shift"] < 0.03 < average["landmark_shift"]  # FRL below holds it to the 0.02
     assert abs(ours["p_neutral_change"]) < 0.05 and ours["sharpness"] > 0.85
 
 
@@ -330,6 +330,8 @@ def test_beats_identity_on_frl_london_test_people(frl_london, tmp_path):
     assert ours["p_neutral"] > identity["p_neutral"] + 0.03
     assert ours["psnr"] > identity["psnr"] and ours["ssim"] > identity["ssim"]
     assert ours["sharpness"] > 0.8 and ours["id_rank1"] >= 0.9
+    stay = result.document["neutral_inputs"][result.runs[0].name]  # the test people's neutral faces stay neutral
+    assert stay["landmark_shift"] <= 0.02 and abs(stay["p_neutral_change"]) <= 0.05 and stay["sharpness"] >= 0.85
 
 
 def test_cross_validation_scores_every_person_once_with_a_model_that_never_saw_them(synthetic, tmp_path):

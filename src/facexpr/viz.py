@@ -54,3 +54,31 @@ def contact_sheet(
             tile = Image.fromarray(as_rgb(image)).resize((cell_size, cell_size), Image.Resampling.LANCZOS)
             sheet.paste(tile, (label_width + padding + c * step, top))
     return np.asarray(sheet)
+
+
+def draw_landmark_moves(image: np.ndarray, start: np.ndarray, end: np.ndarray, scale: int = 3) -> np.ndarray:
+    """``image`` enlarged ``scale`` times with a line from each ``start`` landmark (green) to its ``end`` (red):
+    where a model moves the landmarks. Points are pixel coordinates of ``image`` (pixel centres at integers)."""
+    size = (image.shape[1] * scale, image.shape[0] * scale)
+    canvas = Image.fromarray(as_rgb(image)).resize(size, Image.Resampling.LANCZOS)
+    draw = ImageDraw.Draw(canvas)
+    to_canvas = lambda p: ((p[0] + 0.5) * scale - 0.5, (p[1] + 0.5) * scale - 0.5)  # noqa: E731
+    for a, b in zip(np.asarray(start, float), np.asarray(end, float)):
+        (ax, ay), (bx, by) = to_canvas(a), to_canvas(b)
+        draw.line((ax, ay, bx, by), fill=(255, 230, 0), width=1)
+        draw.ellipse((ax - 1.5, ay - 1.5, ax + 1.5, ay + 1.5), fill=(0, 220, 0))
+        draw.ellipse((bx - 1.5, by - 1.5, bx + 1.5, by + 1.5), fill=(255, 40, 40))
+    return np.asarray(canvas)
+
+
+def displacement_map(image: np.ndarray, magnitude: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """The grey ``image`` tinted by a per-pixel ``magnitude`` (e.g. pixels a warp moved): magma colours,
+    0 transparent, ``vmax`` (default the maximum) fully coloured."""
+    from matplotlib import colormaps
+
+    grey = as_rgb(image).mean(axis=2, keepdims=True)
+    peak = float(vmax if vmax is not None else max(float(np.max(magnitude)), 1e-6))
+    level = np.clip(np.asarray(magnitude, float) / peak, 0, 1)
+    colour = colormaps["magma"](level)[..., :3] * 255
+    alpha = np.sqrt(level)[..., None]
+    return np.clip((1 - alpha) * grey + alpha * colour, 0, 255).astype(np.uint8)

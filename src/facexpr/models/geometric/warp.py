@@ -5,9 +5,11 @@ target landmarks with a thin-plate spline (the smoothest interpolating warp in
 the bending-energy sense), batched in torch. Points on the crop border are
 pinned, so the hair, the background and the crop's edges do not move. The
 spline is solved with a small ridge term, which keeps it well-posed when
-landmarks coincide (the inner lips of a closed mouth); it is evaluated on a
-coarse lattice and upsampled bilinearly (a thin-plate spline is smooth, so
-this costs a few tenths of a pixel where the mouth opens or closes), then the crop is resampled once
+landmarks coincide (the inner lips of a closed mouth), and raised just enough
+where the exact spline would fold over itself (a smile's open mouth closing:
+:data:`SMOOTHING_LADDER`). It is evaluated on a lattice every 2 pixels and
+upsampled bilinearly (which cannot create a fold; it costs a few tenths of a
+pixel where the mouth opens or closes), then the crop is resampled once
 with ``grid_sample``: the warp keeps the person's own pixels, so a warped crop
 stays as sharp as the input.
 
@@ -24,10 +26,18 @@ import torch
 import torch.nn.functional as F
 
 #: Pinned points per crop side (corners included).
-ANCHORS_PER_SIDE = 5
-#: Ridge term of the spline in [-1, 1] units: it lets the spline miss a landmark by well under a pixel
-#: rather than fold when two landmarks coincide.
+ANCHORS_PER_SIDE = 9
+#: Ridge term of the spline in [-1, 1] units: it keeps the spline well-posed when two landmarks coincide
+#: and lets it miss a landmark by well under a pixel.
 REGULARIZATION = 1e-5
+#: Ridge terms tried in turn until a warp does not fold (:data:`MIN_JACOBIAN`): an exact spline folds
+#: when a smile's open mouth closes (inner lips meet over the teeth), a smoother one does not.
+SMOOTHING_LADDER = (REGULARIZATION, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+#: If even the smoothest spline folds (a landmark moving within the border band), its displacement is
+#: scaled down by these factors in turn (0: no warp).
+FOLD_SCALES = (0.75, 0.5, 0.25, 0.0)
+#: Smallest accepted Jacobian determinant of a warp (1: no local change of area).
+MIN_JACOBIAN = 0.1
 #: Width of the border taper as a fraction of the crop side (see :func:`border_taper`).
 TAPER = 1 / 16
 #: Spacing (pixels) of the lattice the spline is evaluated on before upsampling: at 2 px a landmark that moves
@@ -90,27 +100,58 @@ def sampling_grid(source: torch.Tensor, target: torch.Tensor, size: int) -> torc
     anchors = border_anchors().unsqueeze(0).expand(batch, -1, -1)
     centres = torch.cat([to_unit(target.double(), size), anchors], dim=1)
     values = torch.cat([to_unit(source.double(), size), anchors], dim=1)
-    coefficients = tps_solve(centres, values)
     lattice = max(2, size // LATTICE_SPACING + 1)
     edge = 1.0 - 1.0 / size  # the first and last pixel centres
-    ticks = torch.linspace(-edge, edge, lattice, dtype=torch.float64)
+    ticks = torch.linspace(-edge, edge, lattice)
     ys, xs = torch.meshgrid(ticks, ticks, indexing="ij")
-    coarse = torch.stack([xs, ys], dim=-1).reshape(1, -1, 2).expand(batch, -1, -1).float()
-    # solved in float64 (the system is badly scaled), evaluated in float32 (errors far below a pixel)
-    offset = (tps_apply(coefficients.float(), centres.float(), coarse) - coarse).reshape(batch, lattice, lattice, 2)
-    offset = F.interpolate(offset.permute(0, 3, 1, 2), size=(size, size), mode="bicubic", align_corners=True)
+    coarse = torch.stack([xs, ys], dim=-1).reshape(1, -1, 2).expand(batch, -1, -1)
+    taper = border_taper(lattice, TAPER * (lattice - 1)).reshape(1, -1, 1)
+    mapped = coarse.clone()
+    todo, offsets = torch.arange(batch), coarse[:0]
+    for regularization in SMOOTHING_LADDER:
+        # solved in float64 (the system is badly scaled), evaluated in float32 (errors far below a pixel)
+        coefficients = tps_solve(centres[todo], values[todo], regularization).float()
+        offsets = (tps_apply(coefficients, centres[todo].float(), coarse[todo]) - coarse[todo]) * taper
+        todo, offsets = _accept(mapped, coarse, todo, offsets, lattice)
+        if len(todo) == 0:
+            break
+    for scale in FOLD_SCALES:  # still folding (a landmark moves within the border band): move less
+        if len(todo) == 0:
+            break
+        todo, offsets = _accept(mapped, coarse, todo, offsets, lattice, scale)
+    offset = (mapped - coarse).reshape(batch, lattice, lattice, 2)
+    offset = F.interpolate(offset.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=True)
     pixels = torch.linspace(-edge, edge, size)
     ys, xs = torch.meshgrid(pixels, pixels, indexing="ij")
-    return torch.stack([xs, ys], dim=-1).unsqueeze(0) + (offset * border_taper(size)).permute(0, 2, 3, 1)
+    return torch.stack([xs, ys], dim=-1).unsqueeze(0) + offset.permute(0, 2, 3, 1)
 
 
-def border_taper(size: int) -> torch.Tensor:
-    """(size, size) weights: 0 on the outermost pixels, rising smoothly to 1 within :data:`TAPER` of the side.
+def _accept(mapped: torch.Tensor, coarse: torch.Tensor, todo: torch.Tensor, offsets: torch.Tensor, lattice: int,
+            scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write ``coarse + scale * offsets`` into ``mapped`` for the items ``todo``; return those that still fold
+    (Jacobian below :data:`MIN_JACOBIAN`) with their offsets."""
+    mapped[todo] = coarse[todo] + scale * offsets
+    folded = min_jacobian(mapped[todo].reshape(-1, lattice, lattice, 2)) < MIN_JACOBIAN
+    return todo[folded], offsets[folded]
+
+
+def min_jacobian(mapped: torch.Tensor) -> torch.Tensor:
+    """Smallest Jacobian determinant (B,) of mappings sampled on a regular lattice (B, L, L, 2), relative to the
+    identity's: below 0 the warp folds over itself (content mirrored), near 0 it crushes a region to a line."""
+    along_x = mapped[:, :-1, 1:] - mapped[:, :-1, :-1]
+    along_y = mapped[:, 1:, :-1] - mapped[:, :-1, :-1]
+    step = 2.0 / (mapped.shape[1] - 1)
+    determinant = along_x[..., 0] * along_y[..., 1] - along_x[..., 1] * along_y[..., 0]
+    return determinant.flatten(1).min(dim=1).values / step ** 2
+
+
+def border_taper(size: int, width: float) -> torch.Tensor:
+    """(size, size) weights: 0 on the outermost samples, rising smoothly to 1 within ``width`` samples of the side.
 
     The pinned anchors hold the spline near the border; the taper makes the
     outermost ring of pixels read exactly itself.
     """
-    width = max(1.0, TAPER * size)
+    width = max(1.0, width)
     distance = torch.minimum(torch.arange(size), torch.arange(size).flip(0)).float()
     ramp = (distance / width).clamp(0, 1)
     ramp = ramp * ramp * (3 - 2 * ramp)  # smoothstep

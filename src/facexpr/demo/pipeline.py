@@ -8,8 +8,13 @@
 4. neutralize every held-out (test) subject from its expressive faces and
    measure it with ``facexpr evaluate`` beside the identity and mean-face
    baselines;
-5. ``report.html`` / ``neutralized.png``: inputs, neutralized face and true
-   neutral face per held-out subject, the metric table and the contact sheet.
+5. the geometric model and masked regression fitted on the same people and
+   compared with the VAE neutralizer on the held-out smiles
+   (:mod:`facexpr.demo.geometry`), and the same on the Face Research Lab London
+   photos when their folder is given (``--real``, found in ``../shared/data``);
+6. ``report.html`` / ``neutralized.png``: inputs, neutralized face and true
+   neutral face per held-out subject, the metric tables, the comparison grids
+   and the contact sheet.
 
 Everything lands in one folder; rerunning the demo reuses what is done
 (prepared crops, finished models) and resumes interrupted trainings.
@@ -30,6 +35,7 @@ from facexpr.data.prepare import PrepareOptions, ProgressCallback, prepare_datas
 from facexpr.data.records import FaceRecord
 from facexpr.data.synthetic import generate_dataset
 from facexpr.io import load_image, write_image_atomic, write_text_atomic
+from facexpr.demo.geometry import Comparison, compare_on
 from facexpr.models import FaceModel, load_model
 from facexpr.viz import contact_sheet, draw_landmarks
 
@@ -51,6 +57,7 @@ class DemoSettings:
     vae_epochs: int = 12
     neutralizer_epochs: int = 12
     epoch_items: int = 256
+    real: Path | None = None
 
 
 @dataclass
@@ -63,6 +70,7 @@ class DemoReport:
     contact_sheet: Path
     report: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
 
 
 def _sheet_rows(prepared: Path, records: list[FaceRecord]) -> tuple[list[list[np.ndarray | None]], list[str]]:
@@ -135,16 +143,36 @@ def _neutralized_sheet(prepared_dir: Path, evaluation_dir: Path, items: list[Any
     return contact_sheet(rows, labels, columns, cell_size=96)
 
 
-def _html_report(report: DemoReport, document: dict[str, Any], training: dict[str, dict[str, Any]]) -> str:
-    """The demo's one-page summary: what ran, the metric table against the baselines, the pictures."""
+def _metric_table(runs: dict[str, dict[str, Any]]) -> str:
+    """An HTML table: one row per model, one column per shown metric."""
     e = html.escape
-    runs = {document["model"]: document["metrics"]}
-    runs.update({name: b["metrics"] for name, b in document["baselines"].items()})
     head = "".join(f"<th>{e(m)}</th>" for m in SHOWN_METRICS)
     body = "".join(
         f"<tr><td>{e(name)}</td>" + "".join(f"<td>{_cell(metrics.get(m))}</td>" for m in SHOWN_METRICS) + "</tr>"
         for name, metrics in runs.items()
     )
+    return f"<table><tr><th>model</th>{head}</tr>{body}</table>"
+
+
+def _comparison_html(report: DemoReport) -> str:
+    """The geometric comparisons: their tables and grids."""
+    e = html.escape
+    parts = []
+    for comparison in report.comparisons:
+        document = comparison.document
+        runs = {m["model"]: m["metrics"] for m in document["models"]}
+        grid = comparison.grid.relative_to(report.out_dir).as_posix()
+        parts.append(
+            f"<h3>{e(comparison.title)}: {document['n']} held-out smiles ({e(document['split'])} split, 128 px)</h3>"
+            f"{_metric_table(runs)}<img src=\"{e(grid)}\" alt=\"comparison grid\">")
+    return "".join(parts)
+
+
+def _html_report(report: DemoReport, document: dict[str, Any], training: dict[str, dict[str, Any]]) -> str:
+    """The demo's one-page summary: what ran, the metric table against the baselines, the pictures."""
+    e = html.escape
+    runs = {document["model"]: document["metrics"]}
+    runs.update({name: b["metrics"] for name, b in document["baselines"].items()})
     stages = "".join(
         f"<li>{e(stage)}: {s['epochs']} epochs, best validation MSE {s['best_val_mse']} "
         f"(epoch {s['best_epoch']}), {s['seconds']} s, stopped by {e(str(s['stop_reason']))}</li>"
@@ -157,13 +185,20 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{t
 <body><h1>facexpr demo: neutral faces of held-out synthetic people</h1>
 <p>{report.subjects} synthetic people, {report.aligned} aligned crops; the models never saw the people below.</p>
 <h2>Training</h2><ul>{stages}</ul>
-<h2>Held-out people: {document['n']} items ({e(document['split'])} split)</h2>
-<table><tr><th>model</th>{head}</tr>{body}</table>
+<h2>Geometry-guided neutralization</h2>
+<p>The geometric model finds each face's 68 landmarks, predicts where they sit in a neutral face, warps the photo
+there (thin-plate spline, border pinned) and corrects inside the face what a warp cannot do. Beside it: masked
+regression (happy -&gt; neutral) and the VAE neutralizer below (64 px, shown enlarged), all trained on the same
+people, and the baselines. Green: landmarks found; red: where the model moves them.</p>
+{_comparison_html(report)}
+<h2>VAE neutralizer: held-out people, {document['n']} items ({e(document['split'])} split, 64 px)</h2>
+{_metric_table(runs)}
 <p>Full evaluation (every judge, best/median/worst items, distributions):
 <a href="evaluation/report.html">evaluation/report.html</a></p>
 <img src="neutralized.png" alt="inputs, neutralized face, true neutral face">
 <h2>All synthetic people, aligned, with their landmarks</h2>
 <img src="contact_sheet.png" alt="contact sheet">
+<p>Real faces: Face Research Lab London Set (DeBruine &amp; Jones 2017, CC BY 4.0), when present.</p>
 </body></html>
 """
 
@@ -201,7 +236,19 @@ def run_demo(
     write_image_atomic(out_dir / "neutralized.png", _neutralized_sheet(prepared_dir, evaluation.out_dir, evaluation.items))
     training = {stage: json.loads((folder / "summary.json").read_text())
                 for stage, folder in (("stage 1 (beta-VAE)", vae_dir), ("stage 2 (neutralizer)", neutralizer_dir))}
+    report.comparisons.append(compare_on("Synthetic people", prepared_dir, neutralizer_dir, out_dir / "geometry",
+                                         progress=progress))
+    if settings.real is not None:
+        report.comparisons.append(_real_comparison(settings, out_dir / "real", progress))
     report.report = out_dir / "report.html"
     report.metrics = evaluation.document
     write_text_atomic(report.report, _html_report(report, evaluation.document, training))
     return report
+
+
+def _real_comparison(settings: DemoSettings, out_dir: Path, progress: ProgressCallback | None) -> Comparison:
+    """Prepare the real photos (``settings.real``), train the VAE stages on their train split, compare."""
+    prepared_dir = out_dir / "prepared"
+    prepare_dataset(settings.real, prepared_dir, PrepareOptions(size=settings.size, seed=settings.seed), progress=progress)
+    _, neutralizer_dir = train_demo_models(PreparedDataset(prepared_dir, cache_size=None), out_dir / "models", settings)
+    return compare_on("Face Research Lab London (real photos)", prepared_dir, neutralizer_dir, out_dir, progress=progress)
