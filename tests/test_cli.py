@@ -99,6 +99,9 @@ def test_demo_trains_both_stages_and_reports_the_held_out_people(tmp_path):
     assert metrics["model"].startswith("neutralizer-resnet-frozen-reg") and "identity" in metrics["baselines"]
     page = (out / "report.html").read_text()
     assert "neutralized.png" in page and "identity" in page and "stage 2 (neutralizer)" in page
+    assert "geometry/comparison.png" in page and "geometric (any-&gt;neutral)" in page
+    comparison = json.loads((out / "geometry" / "comparison" / "metrics.json").read_text())
+    assert [m["model"] for m in comparison["models"]][1:] == ["geometric (any->neutral)", "identity", "mean-neutral"]
     from facexpr.io import load_image
 
     assert load_image(out / "neutralized.png").shape[0] > metrics["n"] * 96
