@@ -356,3 +356,34 @@ def test_cross_validation_scores_every_person_once_with_a_model_that_never_saw_t
     assert ours["landmark_error"] < 0.6 * identity["landmark_error"]
     assert document["neutral_inputs"]["model"]["n"] == 24
     assert (tmp_path / "cv" / "crossval.md").read_text().count("| landmark_error |") == 1
+
+
+def test_paste_warp_moves_the_photo_at_full_resolution_and_nothing_outside_the_crop():
+    """An identity warp with no correction returns the photo; a one-crop-pixel shift moves the face by the
+    photo's pixels per crop pixel; a correction changes intensity; pixels outside the crop never change."""
+    from facexpr.faces import paste_warp
+    from facexpr.models.geometric.warp import identity_grid
+
+    generator = np.random.default_rng(0)
+    photo = cv2_blur(generator.integers(0, 256, (300, 400, 3)).astype(np.uint8))
+    size = 64
+    matrix = np.array([[0.5, 0.0, -50.0], [0.0, 0.5, -40.0]])  # photo -> crop: the crop is photo[80:208, 100:228]
+    grid = identity_grid(size)[0].numpy()
+    same = paste_warp(photo, matrix, grid)
+    assert np.abs(same.astype(int) - photo).max() <= 1
+    shifted = grid.copy()
+    shifted[..., 0] += 2.0 / size  # every crop pixel reads one crop pixel (two photo pixels) to its right
+    moved = paste_warp(photo, matrix, shifted)
+    assert np.abs(moved[120:170, 130:200].astype(int) - photo[120:170, 132:202]).mean() < 2
+    brighter = paste_warp(photo, matrix, grid, np.full((size, size, 3), 10 / 255, np.float32))
+    assert abs(float(brighter[120:170, 130:200].astype(int).mean() - photo[120:170, 130:200].mean()) - 10) < 1
+    outside = np.ones(photo.shape[:2], bool)
+    outside[76:212, 96:232] = False
+    assert np.array_equal(moved[outside], photo[outside]) and np.array_equal(brighter[outside], photo[outside])
+
+
+def cv2_blur(image: np.ndarray) -> np.ndarray:
+    """A smooth test photo (interpolation of white noise is not a fair test)."""
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), 3)

@@ -17,10 +17,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from facexpr.faces import FacePipeline, paste_back
+from facexpr.faces import FacePipeline, paste_back, paste_warp
 from facexpr.faces.pipeline import AlignedFace
 from facexpr.io import BadInputError, load_image, write_image_atomic
-from facexpr.models import FaceModel
+from facexpr.models import FaceModel, WarpingModel
 
 Progress = Callable[[int, int, str], None]
 
@@ -86,8 +86,11 @@ def apply_to_photos(
     ``together`` (default: when the model takes several inputs) treats all
     photos as one person: one output ``OUT/<target>.png`` from all of them.
     With ``paste``, each output is also blended back into its photo(s) as
-    ``OUT/<stem>_<target>_pasted.png``. Photos that cannot be used (unreadable,
-    no face) are skipped with a one-line reason; the rest still run.
+    ``OUT/<stem>_<target>_pasted.png``; a :class:`~facexpr.models.WarpingModel`
+    (the geometric model) instead moves the photo's own pixels at full
+    resolution (:func:`facexpr.faces.paste_warp`), so the face keeps the
+    photo's detail. Photos that cannot be used (unreadable, no face) are
+    skipped with a one-line reason; the rest still run.
 
     Raises:
         BadInputError: no photo given, or no usable face in any of them.
@@ -120,8 +123,16 @@ def apply_to_photos(
         write_image_atomic(path, output)
         result.outputs.append(path)
         if paste:
-            for stem, image, face in group:
+            warps = None
+            if isinstance(model, WarpingModel):
+                with torch.no_grad():
+                    grids, correction = model.warp_fields(inputs)
+                warps = (grids[0].numpy(), correction[0].permute(1, 2, 0).numpy())
+            for index, (stem, image, face) in enumerate(group):
                 pasted = out_dir / f"{stem}_{target}_pasted.png"
-                write_image_atomic(pasted, paste_back(image, output, face.matrix))
+                if warps is None:
+                    write_image_atomic(pasted, paste_back(image, output, face.matrix))
+                else:
+                    write_image_atomic(pasted, paste_warp(image, face.matrix, warps[0][index], warps[1]))
                 result.pasted.append(pasted)
     return result

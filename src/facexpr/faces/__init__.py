@@ -13,6 +13,7 @@ from facexpr.faces.align import (
     DEFAULT_WEIGHTS,
     face_mask,
     paste_back,
+    paste_warp,
     similarity_transform,
     template_points,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "neutrality_score",
     "openface_landmarks",
     "paste_back",
+    "paste_warp",
     "read_openface_csv",
     "reference_cues",
     "rotation_matrix",

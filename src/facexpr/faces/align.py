@@ -175,3 +175,51 @@ def paste_back(original: np.ndarray, crop: np.ndarray, matrix: np.ndarray, feath
         mask = mask[:, :, None]
     blended = original.astype(np.float32) * (1.0 - mask) + back.astype(np.float32) * mask
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def paste_warp(original: np.ndarray, matrix: np.ndarray, grid: np.ndarray,
+               correction: np.ndarray | None = None) -> np.ndarray:
+    """``original`` with a crop-space warp (and an additive correction) applied at the photo's full resolution.
+
+    Where :func:`paste_back` pastes a (small) output crop over the photo, this
+    moves the photo's own pixels: ``grid`` (S, S, 2) is where each pixel of the
+    aligned crop reads from (``grid_sample`` coordinates, ``align_corners=False``),
+    ``matrix`` the (2, 3) photo -> crop similarity of that alignment, and
+    ``correction`` an optional (S, S) or (S, S, C) change of intensity in [-1, 1]
+    (1 = 255 levels) added on top. Both are resampled to the photo with linear
+    interpolation; outside the crop nothing changes. A warp that leaves the crop
+    border in place (as the geometric model's does) and a correction that is zero
+    there need no feathering: the result has no seam. Returns a new uint8 array.
+    """
+    original = np.asarray(original)
+    size = grid.shape[0]
+    pixels = np.arange(size, dtype=np.float32)
+    reads = (np.asarray(grid, np.float32) + 1.0) * size / 2.0 - 0.5
+    shift = reads - np.stack(np.meshgrid(pixels, pixels), axis=-1)  # crop pixels each crop pixel reads away
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    corners = transform_points(np.array([[-1, -1], [size, -1], [-1, size], [size, size]], float), inverse)
+    height, width = original.shape[:2]
+    x0, y0 = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, [width, height])
+    x1, y1 = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, 0, [width, height])
+    if x1 <= x0 or y1 <= y0:
+        return original.copy()
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    cx = (matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]).astype(np.float32)
+    cy = (matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]).astype(np.float32)
+    sample = lambda field: cv2.remap(np.ascontiguousarray(field, np.float32), cx, cy, cv2.INTER_LINEAR,  # noqa: E731
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    sx, sy = cx + sample(shift[..., 0]), cy + sample(shift[..., 1])
+    map_x = (inverse[0, 0] * sx + inverse[0, 1] * sy + inverse[0, 2]).astype(np.float32)
+    map_y = (inverse[1, 0] * sx + inverse[1, 1] * sy + inverse[1, 2]).astype(np.float32)
+    region = cv2.remap(original, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    if correction is not None:
+        change = np.asarray(correction, np.float32)
+        if change.ndim == 3 and original.ndim == 2:
+            change = change.mean(axis=2)
+        change = np.dstack([sample(change[..., c]) for c in range(change.shape[2])]) if change.ndim == 3 else sample(change)
+        if region.ndim == 3 and change.ndim == 2:
+            change = change[..., None]
+        region = region + 255.0 * change
+    out = original.copy()
+    out[y0:y1, x0:x1] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+    return out

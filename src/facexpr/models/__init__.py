@@ -1,6 +1,8 @@
 """facexpr's models, one package per method, all behind :class:`facexpr.models.base.FaceModel`."""
 
-from facexpr.models.base import MODEL_FAMILIES, ConditionalModel, FaceModel, load_model, register_model
+from facexpr.models.base import (
+    MODEL_FAMILIES, ConditionalModel, FaceModel, WarpingModel, load_model, register_model,
+)
 from facexpr.models.baselines import IdentityModel, MeanFaceModel
 
 # The model families register themselves with load_model on import.
@@ -8,4 +10,4 @@ from facexpr.models import neutralizer, vae  # noqa: E402,F401  isort: skip
 from facexpr.models import masked_regression  # noqa: E402,F401  isort: skip
 from facexpr.models import geometric  # noqa: E402,F401  isort: skip
 
-__all__ = ["MODEL_FAMILIES", "ConditionalModel", "FaceModel", "IdentityModel", "MeanFaceModel", "load_model", "register_model"]
+__all__ = ["MODEL_FAMILIES", "ConditionalModel", "FaceModel", "IdentityModel", "MeanFaceModel", "WarpingModel", "load_model", "register_model"]

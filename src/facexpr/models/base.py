@@ -138,6 +138,16 @@ class ConditionalModel(Protocol):
         """The model set to produce ``target`` at ``strength`` (ValueError for an unknown target)."""
 
 
+@runtime_checkable
+class WarpingModel(Protocol):
+    """A model whose output is its input photo(s) warped plus a smooth correction, so that the change can be
+    applied to the full-resolution photo instead of pasting a small crop (``--paste``)."""
+
+    def warp_fields(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For crops (B, N, C, S, S): each photo's sampling grid (B, N, S, S, 2, ``grid_sample`` coordinates)
+        and the additive correction (B, C, S, S) applied after the warp."""
+
+
 def load_model(path: str | Path) -> FaceModel:
     """Load a saved model directory (config.json + weights.safetensors); no pickle, no code execution.
 

@@ -40,7 +40,7 @@ from facexpr.judges.geometry import LandmarkJudge
 from facexpr.models.base import FaceModel, register_model
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.shape import POINTS, ShapeMap, implausible_reason, to_crop_units, to_pixels
-from facexpr.models.geometric.warp import REGIONS, face_region_mask, tps_warp
+from facexpr.models.geometric.warp import REGIONS, apply_grid, face_region_mask, sampling_grid
 
 #: Least standard deviation of the grey level (in [0, 1]) inside the face outline of a usable crop.
 MIN_FACE_CONTRAST = 0.02
@@ -238,8 +238,12 @@ class GeometricModel(FaceModel):
 
         Returns ``output`` (B, C, S, S), ``landmarks`` (B, N, 68, 2) found on the
         inputs and ``goal`` (B, 68, 2) the predicted target landmarks (pixels),
-        ``warped`` (B, C, S, S) before the appearance step, ``travel`` (B, S, S)
-        how far the merged content moved (pixels) and ``plausible`` (B, N).
+        ``grid`` (B, N, S, S, 2) where each photo's warp reads (``grid_sample``
+        coordinates), ``warped`` (B, C, S, S) the merged warped photos before the
+        appearance step, ``travel`` (B, S, S) how far their content moved
+        (pixels) and ``plausible`` (B, N). Photos whose landmarks cannot be used
+        are not warped (their grid is the identity); an item without any usable
+        photo returns its first photo.
         """
         batch, shots, channels, size = inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[-1]
         if channels != self.channels or inputs.shape[-2] != size:
@@ -251,8 +255,13 @@ class GeometricModel(FaceModel):
         goal_units = self.target_shapes(shapes, target, strength).reshape(batch, shots, POINTS, 2)
         weights = plausible.float().unsqueeze(-1).unsqueeze(-1)
         consensus = (goal_units * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        usable = plausible.any(dim=1)
+        consensus = torch.where(usable[:, None, None], consensus, shapes.reshape(batch, shots, POINTS, 2)[:, 0])
         goal = to_pixels(consensus, size)
-        warped, travel = tps_warp(flat, found, goal.repeat_interleave(shots, dim=0))
+        targets = goal.repeat_interleave(shots, dim=0)
+        sources = torch.where(plausible.reshape(-1, 1, 1), found, targets)  # unusable photos stay as they are
+        grid = sampling_grid(sources, targets, size)
+        warped, travel = apply_grid(flat, grid)
         warped, travel = warped.reshape(batch, shots, channels, size, size), travel.reshape(batch, shots, size, size)
         confidence = merge_weights(travel * (128.0 / size), plausible)
         merged = (warped * confidence.unsqueeze(2)).sum(1)
@@ -261,10 +270,16 @@ class GeometricModel(FaceModel):
         step = self.appearance.get(chosen)
         amount = self.strength if strength is None else float(strength)
         output = step(merged, goal, amount) if step is not None else merged
-        usable = plausible.any(dim=1)
         output = torch.where(usable[:, None, None, None], output, flat.reshape(batch, shots, channels, size, size)[:, 0])
         return {"output": output.clamp(0, 1), "landmarks": found.reshape(batch, shots, POINTS, 2), "goal": goal,
-                "warped": merged, "travel": moved, "plausible": plausible}
+                "grid": grid.reshape(batch, shots, size, size, 2), "warped": merged, "travel": moved,
+                "plausible": plausible}
+
+    def warp_fields(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each photo's warp (B, N, S, S, 2) and the correction after it (B, C, S, S): what ``--paste`` applies
+        to the full-resolution photo (:func:`facexpr.faces.paste_warp`)."""
+        explained = self.explain(inputs)
+        return explained["grid"], explained["output"] - explained["warped"]
 
     # ------------------------------------------------------------------ saving
 

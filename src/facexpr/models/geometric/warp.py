@@ -165,13 +165,23 @@ def tps_warp(images: torch.Tensor, source: torch.Tensor, target: torch.Tensor) -
     in pixels (how far each output pixel's content travelled: a confidence cue
     when several warped photos are merged).
     """
+    return apply_grid(images, sampling_grid(source, target, images.shape[-1]))
+
+
+def apply_grid(images: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Resample crops (B, C, S, S) through a :func:`sampling_grid` (bicubic); returns them and how far each
+    output pixel's content travelled (B, S, S), in pixels."""
     size = images.shape[-1]
-    grid = sampling_grid(source, target, size)
     warped = F.grid_sample(images, grid.to(images.dtype), mode="bicubic", padding_mode="border", align_corners=False)
+    travel = (grid - identity_grid(size)).norm(dim=-1) * size / 2.0
+    return warped, travel
+
+
+def identity_grid(size: int) -> torch.Tensor:
+    """(1, S, S, 2) grid_sample grid that reads every pixel from itself."""
     pixels = torch.linspace(-1.0 + 1.0 / size, 1.0 - 1.0 / size, size)
     ys, xs = torch.meshgrid(pixels, pixels, indexing="ij")
-    travel = (grid - torch.stack([xs, ys], dim=-1)).norm(dim=-1) * size / 2.0
-    return warped, travel
+    return torch.stack([xs, ys], dim=-1).unsqueeze(0)
 
 
 #: Outlines for :func:`face_region_mask`: the whole face (jaw 0-16, then the brows right to left, lifted) or
