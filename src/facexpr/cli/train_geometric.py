@@ -25,6 +25,7 @@ def train_geometric_command(
     appearance: bool = typer.Option(True, "--appearance/--no-appearance", help="Fit the appearance step (off: warp only)."),
     appearance_lambda: float = typer.Option(0.3, "--appearance-lambda", help="Ridge penalty of the appearance regression."),
     smoothing: float = typer.Option(1.0, "--smoothing", help="Gaussian smoothing of the appearance correction (pixels at 128 px)."),
+    region: str = typer.Option("face", "--region", help="Where the appearance step may act: face (jaw to brows) or lower."),
     neutral_pairs: bool = typer.Option(
         True, "--neutral-pairs/--no-neutral-pairs", help="Also learn neutral -> neutral, so neutral faces stay put."),
 ) -> None:
@@ -44,7 +45,11 @@ def train_geometric_command(
     if size is not None and not 8 <= size <= 1024:
         raise BadInputError(out, f"--size must be between 8 and 1024, not {size}")
     options = GeometricOptions(alpha or GeometricOptions.alpha, components, appearance, appearance_lambda, smoothing,
-                               neutral_pairs)
+                               neutral_pairs, region)
+    try:
+        options.check()
+    except ValueError as error:
+        raise BadInputError(out, str(error)) from None
     began = time.perf_counter()
     with progress_bar("geometric") as progress:
         model = fit_geometric(datasets, chosen, options, size=size, cross_validate=alpha is None, progress=progress)
