@@ -387,3 +387,15 @@ def cv2_blur(image: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.GaussianBlur(image, (0, 0), 3)
+
+
+def test_several_photos_of_a_person_beat_one_photo(fitted, synthetic, tmp_path):
+    """Happy, sad and surprise photos of each held-out person given together give a face closer to the true
+    neutral (PSNR, SSIM) and more neutral to the judge than one photo at a time, on average, and stay sharp."""
+    fitted.save(tmp_path / "m")
+    one = evaluate(str(tmp_path / "m"), synthetic, "test", tmp_path / "one", shots=1).runs[0].summary
+    three = evaluate(str(tmp_path / "m"), synthetic, "test", tmp_path / "three", shots=3)
+    together = three.runs[0].summary
+    assert all(len(item.inputs) == 3 for item in three.items)
+    assert together["psnr"] > one["psnr"] + 1 and together["ssim"] > one["ssim"]
+    assert together["p_neutral"] > one["p_neutral"] and together["sharpness"] > 0.8
