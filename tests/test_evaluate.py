@@ -121,3 +121,29 @@ def test_a_model_smaller_than_the_crops_is_evaluated_beside_baselines_at_its_siz
     result = evaluate(str(tmp_path / "small"), synthetic_prepared, "test", tmp_path / "eval")
     assert [run.outputs.shape[1:3] for run in result.runs] == [(32, 32), (32, 32)]
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["n"] == len(result.items)
+
+
+class _MeanOfPhotos(IdentityModel):
+    """Returns the mean of its input photos: an output that depends on how many photos an item gets."""
+
+    def predict(self, inputs, subjects=None):
+        return inputs.mean(dim=1)
+
+
+def test_multi_photo_outputs_do_not_depend_on_the_batch(synthetic_prepared):
+    """Items with different photo counts are each run with all their photos, whatever the batch size."""
+    from facexpr.evaluation.evaluate import run_model
+
+    data = PreparedDataset(synthetic_prepared)
+    records = data.select("test")
+    dropped = next(r for r in records if not r.is_neutral)
+    items = evaluation_items([r for r in records if r is not dropped], "neutral", shots=3)
+    counts = sorted({len(item.inputs) for item in items})
+    assert len(counts) == 2  # one person lost a photo
+    model = _MeanOfPhotos(data.load(records[0]).shape[-1], 3, None, "neutral", max_inputs=3)
+    one_by_one, _ = run_model(model, data, items, batch_size=1)
+    together, _ = run_model(model, data, items, batch_size=64)
+    assert np.abs(one_by_one.astype(int) - together).max() <= 1
+    fewer = next(i for i, item in enumerate(items) if len(item.inputs) == counts[0])
+    expected = torch.stack([data.load(r) for r in items[fewer].inputs]).mean(0)
+    assert np.abs(together[fewer].astype(float) / 255 - expected.permute(1, 2, 0).numpy()).max() < 0.01

@@ -85,23 +85,32 @@ def run_model(
     batch_size: int = 64,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Run ``model`` on every item; returns uint8 outputs and model seconds per face (excluding I/O)."""
-    outputs: list[np.ndarray] = []
+    """Run ``model`` on every item; returns uint8 outputs and model seconds per face (excluding I/O).
+
+    Each item gets up to ``model.max_inputs`` of its photos. Items are batched
+    with others that give the same number of photos, so an item's output never
+    depends on the batch size or on which people share its batch.
+    """
+    outputs: dict[int, np.ndarray] = {}
     seconds = 0.0
-    for start in range(0, len(items), batch_size):
-        batch = items[start:start + batch_size]
-        shots = min(model.max_inputs, min(len(item.inputs) for item in batch))
-        inputs = torch.stack(
-            [_load(prepared, item.inputs[:shots], model.size, model.channels) for item in batch]
-        )
-        began = time.perf_counter()
-        with torch.no_grad():
-            predicted = model.predict(inputs, [item.key for item in batch])
-        seconds += time.perf_counter() - began
-        outputs.append(to_uint8(predicted))
-        if progress:
-            progress(min(start + batch_size, len(items)), len(items), model.name)
-    return np.concatenate(outputs), seconds / max(1, len(items))
+    by_count: dict[int, list[int]] = {}
+    for index, item in enumerate(items):
+        by_count.setdefault(min(model.max_inputs, len(item.inputs)), []).append(index)
+    done = 0
+    for shots, indices in sorted(by_count.items()):
+        for start in range(0, len(indices), batch_size):
+            chosen = indices[start:start + batch_size]
+            batch = [items[i] for i in chosen]
+            inputs = torch.stack([_load(prepared, item.inputs[:shots], model.size, model.channels) for item in batch])
+            began = time.perf_counter()
+            with torch.no_grad():
+                predicted = model.predict(inputs, [item.key for item in batch])
+            seconds += time.perf_counter() - began
+            outputs.update(zip(chosen, to_uint8(predicted)))
+            done += len(chosen)
+            if progress:
+                progress(done, len(items), model.name)
+    return np.stack([outputs[i] for i in range(len(items))]), seconds / max(1, len(items))
 
 
 def _items_csv(items: Sequence[EvalItem], run: ModelRun) -> str:
