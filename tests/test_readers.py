@@ -175,7 +175,7 @@ def test_jaffe_fields_and_bad_names(tmp_path):
         "neutral", "surprise", "fear"]
     skips = _skips_by_name(result)
     assert set(skips) == {"KA_HA1.tiff", "KA.XX1.31.tiff"}
-    assert skips["KA_HA1.tiff"] == "name does not follow the JAFFE pattern XX.YYn.N.tiff"
+    assert skips["KA_HA1.tiff"] == "name does not follow the JAFFE pattern XX.YYn.N.<image extension>"
     assert "unknown JAFFE expression code XX" in skips["KA.XX1.31.tiff"]
 
 
@@ -441,3 +441,22 @@ def test_real_frl_london_folder(frl_london):
         assert record.meta.get("face_age") == (None if row["face_age"] == "NA" else int(row["face_age"]))
         assert (record.meta["face_gender"], record.meta["face_eth"]) == (row["face_gender"], row["face_eth"])
     assert all(Path(r.path).suffix == ".jpg" for r in result.records)
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".PNG", ".TIF", ".bmp"])
+def test_readers_accept_any_image_extension_where_the_name_pattern_holds(tmp_path, extension):
+    """Copies of JAFFE, KDEF, RaFD and FRL London circulate converted to other formats: the name pattern
+    decides, not the extension (detection of the layout included)."""
+    formats = {".jpg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".bmp": "BMP"}[extension.lower()]
+    layouts = {
+        "jaffe": ["KA.AN1.39", "KA.HA1.29", "KM.NE2.17"],
+        "kdef": ["KDEF/AF01/AF01HAS", "KDEF/AF01/AF01NES", "KDEF/BM12/BM12SUS"],
+        "rafd": ["Rafd090_01_Caucasian_female_happy_frontal", "Rafd090_01_Caucasian_female_neutral_frontal"],
+        "frl_london": ["neutral_front/001_03", "smiling_front/001_08"],
+    }
+    for fmt, names in layouts.items():
+        root = tmp_path / fmt
+        for name in names:
+            _image(root / f"{name}{extension}", formats)
+        detected = read_dataset(root)
+        assert detected.format == fmt and len(detected.records) == len(names) and not detected.skipped, fmt

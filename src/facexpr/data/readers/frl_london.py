@@ -25,7 +25,7 @@ INFO_FILE = "london_info.csv"
 #: Cells that mean "unknown" in london_info.csv; such values are left out of meta.
 MISSING = frozenset({"", "NA", "N/A"})
 _FOLDER = re.compile(r"^(neutral|smiling)_([a-z]+)$")
-_NAME = re.compile(r"^(\d+)_(\d+)\.jpe?g$", re.IGNORECASE)
+_NAME = re.compile(r"^(\d+)_(\d+)\.[a-z0-9]+$", re.IGNORECASE)
 
 
 def matches(root: Path) -> bool:

@@ -16,7 +16,7 @@ from facexpr.data.records import FaceRecord, Skip
 
 FORMAT = "jaffe"
 CODES = {"AN": "angry", "DI": "disgust", "FE": "fear", "HA": "happy", "NE": "neutral", "SA": "sad", "SU": "surprise"}
-_NAME = re.compile(r"^([A-Z]{2})\.([A-Z]{2})(\d)\.(\d+)\.tiff?$", re.IGNORECASE)
+_NAME = re.compile(r"^([A-Z]{2})\.([A-Z]{2})(\d)\.(\d+)\.[a-z0-9]+$", re.IGNORECASE)
 
 
 def _named(path: Path) -> bool:
@@ -38,7 +38,7 @@ def read(root: Path) -> ReadResult:
     for path in filter(is_image, walk_files(root)):
         match = _NAME.match(path.name)
         if not match:
-            skipped.append(Skip(str(path), "name does not follow the JAFFE pattern XX.YYn.N.tiff"))
+            skipped.append(Skip(str(path), "name does not follow the JAFFE pattern XX.YYn.N.<image extension>"))
             continue
         subject, code, take, number = match.group(1).upper(), match.group(2).upper(), match.group(3), match.group(4)
         if code not in CODES:

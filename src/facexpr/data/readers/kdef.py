@@ -25,7 +25,7 @@ from facexpr.data.records import FaceRecord, Skip
 FORMAT = "kdef"
 CODES = {"AF": "fear", "AN": "angry", "DI": "disgust", "HA": "happy", "NE": "neutral", "SA": "sad", "SU": "surprise"}
 VIEWS = {"S": "straight", "HL": "half left", "HR": "half right", "FL": "full left", "FR": "full right"}
-_NAME = re.compile(r"^([AB])([FM])(\d{2})(AF|AN|DI|HA|NE|SA|SU)(S|HL|HR|FL|FR)\.jpe?g$", re.IGNORECASE)
+_NAME = re.compile(r"^([AB])([FM])(\d{2})(AF|AN|DI|HA|NE|SA|SU)(S|HL|HR|FL|FR)\.[a-z0-9]+$", re.IGNORECASE)
 
 
 def _named(path: Path) -> bool:

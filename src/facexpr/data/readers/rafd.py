@@ -18,7 +18,7 @@ from facexpr.data.records import FaceRecord, Skip, normalize_expression
 FORMAT = "rafd"
 LABELS = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
 _NAME = re.compile(
-    r"^rafd(\d{3})_(\d+)_([a-z]+)_(female|male)_([a-z]+)_(frontal|left|right)\.jpe?g$", re.IGNORECASE
+    r"^rafd(\d{3})_(\d+)_([a-z]+)_(female|male)_([a-z]+)_(frontal|left|right)\.[a-z0-9]+$", re.IGNORECASE
 )
 
 
