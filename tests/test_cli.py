@@ -108,3 +108,25 @@ def test_demo_trains_both_stages_and_reports_the_held_out_people(tmp_path):
     weights = (out / "models" / "neutralizer" / "weights.safetensors").stat().st_mtime_ns
     assert runner.invoke(app, arguments).exit_code == 0
     assert (out / "models" / "neutralizer" / "weights.safetensors").stat().st_mtime_ns == weights
+
+
+def test_training_keeps_lightnings_banners_out_of_the_terminal_unless_verbose(tmp_path):
+    """No hardware banner, tip, model summary or deprecation notice by default; --verbose shows them."""
+    from facexpr.data.prepare import PrepareOptions, prepare_dataset
+    from facexpr.data.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "raw", n_subjects=6, expressions=("neutral", "happy"), size=96, seed=4)
+    prepare_dataset(tmp_path / "raw", tmp_path / "prepared", PrepareOptions(size=64))
+    arguments = ["train", "vae", "--data", str(tmp_path / "prepared"), "--size", "32", "--epochs", "1",
+                 "--epoch-items", "0"]
+    quiet = runner.invoke(app, [*arguments, "--out", str(tmp_path / "quiet")])
+    assert quiet.exit_code == 0, quiet.output
+    for chatter in ("GPU available", "Tip:", "Trainable params", "deprecated"):
+        assert chatter not in quiet.output, chatter
+    import logging
+
+    # Lightning logs its banner through its own stream handler (the process's stderr): its level decides
+    assert not logging.getLogger("lightning.pytorch").isEnabledFor(logging.INFO)
+    loud = runner.invoke(app, ["--verbose", *arguments, "--out", str(tmp_path / "loud")])
+    assert loud.exit_code == 0 and "Trainable params" in loud.output
+    assert logging.getLogger("lightning.pytorch").isEnabledFor(logging.INFO)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from facexpr.cli.common import quiet_libraries
+
 from facexpr.cli import (
     apply, crossval, demo, evaluate, experiments, latent, openface, prepare, synthetic, train_geometric, train_mr, train_vae,
 )
@@ -35,6 +37,14 @@ app.command("experiments")(experiments.experiments_command)
 app.command("crossval")(crossval.crossval_command)
 app.command("sample")(latent.sample_command)
 app.command("tsne")(latent.tsne_command)
+
+
+@app.callback()
+def _options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the libraries' banners, tips and warnings."),
+) -> None:
+    """Facial expression normalization and synthesis: neutral faces from expressive photos and back."""
+    quiet_libraries(not verbose)
 
 
 def main() -> None:

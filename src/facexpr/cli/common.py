@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from facexpr.io import BadInputError
 
 console = Console(stderr=True)
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -48,3 +50,26 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
             progress.update(task, completed=done, total=total, item=item)
 
         yield update
+
+
+class _Verbosity:
+    """Whether ``facexpr --verbose`` was given (read by commands that configure libraries)."""
+
+    verbose = False
+
+
+def quiet_libraries(quiet: bool = True) -> None:
+    """Keep the terminal to facexpr's own progress and results unless ``quiet`` is False (``--verbose``).
+
+    Lightning's deprecation notices are Python warnings, ignored when quiet.
+    Its banners, tips and model summary are logged when a Trainer is built,
+    so training reads :func:`verbose` (``TrainOptions.verbose``) for those.
+    """
+    _Verbosity.verbose = not quiet
+    if quiet:
+        warnings.filterwarnings("ignore", module=r"(lightning|pytorch_lightning|lightning_utilities)(\..*)?$")
+
+
+def verbose() -> bool:
+    """True when ``facexpr --verbose`` asked for the libraries' own output too."""
+    return _Verbosity.verbose

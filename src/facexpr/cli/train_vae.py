@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from facexpr.cli.common import console, friendly_errors
+from facexpr.cli.common import console, friendly_errors, verbose
 from facexpr.io import BadInputError
 
 DATA = typer.Option(..., "--data", "-d", help="A prepared dataset folder (facexpr prepare).")
@@ -45,7 +45,7 @@ def _options(values: dict[str, Any]):
 
     from facexpr.training import TrainOptions
 
-    values = {**values, "min_epoch_items": values["epoch_items"]}
+    values = {**values, "min_epoch_items": values["epoch_items"], "verbose": verbose()}
     try:
         return TrainOptions(**{f.name: values[f.name] for f in fields(TrainOptions) if f.name in values})
     except ValueError as error:

@@ -29,6 +29,7 @@ class TrainOptions:
             steps (0: only at epoch ends and on interruption).
         max_steps: stop after this many optimizer steps (-1: no limit).
         progress: show the rich progress bar.
+        verbose: let Lightning print its hardware banner, tips and model summary (``facexpr --verbose``).
         logs: write CSV and TensorBoard logs under ``DIR/logs``.
         workers: DataLoader worker processes (0: load in the training process).
         min_epoch_items: an epoch draws at least this many training items (a
@@ -58,6 +59,7 @@ class TrainOptions:
     checkpoint_every: int = 0
     max_steps: int = -1
     progress: bool = True
+    verbose: bool = False
     logs: bool = True
     workers: int = 0
     min_epoch_items: int = 512

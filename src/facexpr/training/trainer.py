@@ -17,6 +17,7 @@ A run writes into one folder ``DIR``:
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ class TrainResult:
     model: FaceModel | None
     summary: dict[str, Any] | None
 
+
+#: Lightning's loggers: INFO (banner, tips, "Trainer.fit stopped") only with ``TrainOptions.verbose``.
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
 
 def last_checkpoint(out_dir: Path) -> Path | None:
     """``DIR/checkpoints/last.ckpt`` when an earlier run of this folder left one (then the run resumes)."""
@@ -89,6 +93,8 @@ def build_trainer(
                                      enable_version_counter=False))
     if options.progress:
         extra.append(RichProgressBar())
+    for name in LIGHTNING_LOGGERS:  # its banner and tips are INFO records; it sets INFO when imported
+        logging.getLogger(name).setLevel(logging.INFO if options.verbose else logging.WARNING)
     loggers = [CSVLogger(out_dir / "logs", name="csv"), TensorBoardLogger(out_dir / "logs", name="tensorboard")]
     trainer = L.Trainer(
         default_root_dir=out_dir,
@@ -102,7 +108,7 @@ def build_trainer(
         callbacks=[*callbacks, *extra],
         logger=loggers if options.logs else False,
         enable_progress_bar=options.progress,
-        enable_model_summary=options.progress,
+        enable_model_summary=options.verbose,
         num_sanity_val_steps=0,
         log_every_n_steps=max(1, min(50, steps_per_epoch)),
     )
