@@ -1,8 +1,8 @@
 """``facexpr benchmark``: fit time, inference speed, parameter count and file size of every model family.
 
 Runs on synthetic faces the project generates (so it works anywhere), at 64
-and 128 px. Families are those registered with
-:func:`facexpr.models.register_model` that offer ``fit(prepared, split)``.
+and 128 px. Families are those with a training recipe
+(:data:`facexpr.training.RECIPES`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import torch
 from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
-from facexpr.models import MODEL_FAMILIES, FaceModel
+from facexpr.models import FaceModel
 from facexpr.models.base import WEIGHTS_FILE
+from facexpr.training import RECIPES, fit_family
 
 Progress = Callable[[int, int, str], None]
 
@@ -40,9 +41,8 @@ def milliseconds_per_face(model: FaceModel, batch: int, repeats: int) -> float:
 
 def benchmark_family(family: str, prepared: PreparedDataset, repeats: int = 5) -> dict[str, Any]:
     """Fit one family on ``prepared``'s training split and measure it."""
-    cls = MODEL_FAMILIES[family]
     began = time.perf_counter()
-    model = cls.fit(prepared, "train")
+    model = fit_family(family, prepared, "train")
     fit_seconds = time.perf_counter() - began
     with tempfile.TemporaryDirectory() as folder:
         model.save(folder)
@@ -66,7 +66,7 @@ def run_benchmark(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Benchmark every fittable family at every size on freshly generated synthetic faces."""
-    chosen = [f for f in (families or sorted(MODEL_FAMILIES)) if hasattr(MODEL_FAMILIES[f], "fit")]
+    chosen = [f for f in (families or sorted(RECIPES)) if f in RECIPES]
     results = []
     total = len(chosen) * len(sizes)
     with tempfile.TemporaryDirectory() as folder:

@@ -7,9 +7,9 @@ A :class:`FaceModel` maps one or several aligned crops of a person (a
 (family, sizes, expressions, hyper-parameters) and ``weights.safetensors``; it
 loads with :func:`load_model` without executing any code from the files.
 
-Families that learn from data also offer ``fit(prepared, split="train")``, a
-classmethod returning a fitted model with default options; ``facexpr
-benchmark`` times it for every family that has one.
+How a family is trained lives in :mod:`facexpr.training` (a registered recipe
+per family, :data:`facexpr.training.RECIPES`, which ``facexpr benchmark`` times);
+closed-form families also offer ``fit(prepared, split="train")`` themselves.
 """
 
 from __future__ import annotations

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any, Sequence
 
 import torch
 
-from facexpr.data.pairing import PreparedDataset
-from facexpr.models.base import FaceModel, register_model
+from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.neutralizer.config import NeutralizerConfig
 from facexpr.models.neutralizer.network import NeutralizerNet, NeutralizerOutput
-from facexpr.models.vae.config import VAEConfig
-from facexpr.models.base import resize_to
-
-#: Short defaults of :meth:`NeutralizerModel.fit` (what ``facexpr benchmark`` times).
-FIT_EPOCHS = 5
-FIT_SHOTS = 3
 
 
 @register_model
@@ -60,17 +52,3 @@ class NeutralizerModel(FaceModel):
         network = NeutralizerNet(neutralizer_config)
         network.load_state_dict(tensors)
         return cls(neutralizer_config, network)
-
-    @classmethod
-    def fit(cls, prepared: PreparedDataset, split: str | None = "train", epochs: int = FIT_EPOCHS) -> "NeutralizerModel":
-        """Train from scratch (CPU preset, blending on, 3 shots) for a few epochs; quiet, in a temporary folder."""
-        from facexpr.training import TrainOptions, train_neutralizer
-
-        first = prepared.load(prepared.records[0])
-        vae = VAEConfig.from_preset("cpu", size=first.shape[-1], channels=first.shape[0])
-        config = NeutralizerConfig(vae=vae, mode="scratch", max_inputs=FIT_SHOTS)
-        options = TrainOptions(epochs=epochs, progress=False, logs=False)
-        with tempfile.TemporaryDirectory() as folder:
-            result = train_neutralizer(prepared, folder, config, None, options, shots=FIT_SHOTS, split=split or "train")
-        assert result.model is not None  # a single-process run is always rank 0
-        return result.model

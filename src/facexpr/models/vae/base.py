@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
 
-from facexpr.models.vae.config import VAEConfig
+if TYPE_CHECKING:  # annotations only: config.py looks up ARCHITECTURES here
+    from facexpr.models.vae.config import VAEConfig
 
 #: Bound of the latent log-variance (variances from 4.5e-5 to 2.2e4).
 LOGVAR_LIMIT = 10.0

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any, Sequence
 
 import torch
 
-from facexpr.data.pairing import PreparedDataset
 from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.vae.config import VAEConfig
 from facexpr.models.vae.network import BetaVAE
-
-#: Short defaults of :meth:`VAEModel.fit` (what ``facexpr benchmark`` times).
-FIT_EPOCHS = 5
 
 
 @register_model
@@ -74,16 +69,3 @@ class VAEModel(FaceModel):
         network = BetaVAE(vae_config)
         network.load_state_dict(tensors)
         return cls(vae_config, network)
-
-    @classmethod
-    def fit(cls, prepared: PreparedDataset, split: str | None = "train", epochs: int = FIT_EPOCHS) -> "VAEModel":
-        """Train the CPU preset (ResNet, fixed beta) for a few epochs at the dataset's crop size; quiet, in a temporary folder."""
-        from facexpr.training import BetaSchedule, TrainOptions, train_vae
-
-        first = prepared.load(prepared.records[0])
-        config = VAEConfig.from_preset("cpu", size=first.shape[-1], channels=first.shape[0])
-        options = TrainOptions(epochs=epochs, progress=False, logs=False)
-        with tempfile.TemporaryDirectory() as folder:
-            result = train_vae(prepared, folder, config, BetaSchedule("fixed"), options, split=split or "train")
-        assert result.model is not None  # a single-process run is always rank 0
-        return result.model

@@ -1,0 +1,89 @@
+"""How each model family is trained with its default settings: one registered recipe per family.
+
+Model packages hold networks and inference; how a family is fitted lives here.
+A recipe takes a prepared dataset and a split and returns a fitted model;
+``facexpr benchmark`` times every registered recipe. The deep families train
+briefly with Lightning (a few epochs, quiet, in a temporary folder); the
+closed-form families (masked regression and its baselines, the identity and
+mean-face baselines) use their own ``fit``; the geometric model its
+:func:`~facexpr.models.geometric.fit_geometric`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Callable
+
+from facexpr.data.pairing import PreparedDataset
+from facexpr.models import MODEL_FAMILIES, FaceModel
+from facexpr.models.geometric import fit_geometric
+from facexpr.models.neutralizer import NeutralizerConfig
+from facexpr.models.vae import VAEConfig
+from facexpr.training.options import BetaSchedule, TrainOptions
+from facexpr.training.stage1 import train_vae
+from facexpr.training.stage2 import train_neutralizer
+
+Recipe = Callable[[PreparedDataset, "str | None"], FaceModel]
+#: family -> recipe; filled by :func:`register_recipe` (and, for the closed-form families, from their ``fit``).
+RECIPES: dict[str, Recipe] = {}
+#: Epochs of the deep families' default recipes (what ``facexpr benchmark`` times).
+FIT_EPOCHS = 5
+#: Photos per person of the neutralizer's default recipe.
+FIT_SHOTS = 3
+
+
+def register_recipe(family: str) -> Callable[[Recipe], Recipe]:
+    """Decorator: ``function(prepared, split)`` fits ``family`` with its default settings."""
+
+    def register(function: Recipe) -> Recipe:
+        RECIPES[family] = function
+        return function
+
+    return register
+
+
+def fit_family(family: str, prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """Fit ``family`` on ``prepared``'s ``split`` with its default recipe.
+
+    Raises:
+        ValueError: no recipe for that family.
+    """
+    if family not in RECIPES:
+        raise ValueError(f"no training recipe for {family!r} (known: {', '.join(sorted(RECIPES))})")
+    return RECIPES[family](prepared, split)
+
+
+@register_recipe("vae")
+def fit_vae(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """The CPU preset (ResNet, fixed beta) for :data:`FIT_EPOCHS` epochs at the dataset's crop size."""
+    first = prepared.load(prepared.records[0])
+    config = VAEConfig.from_preset("cpu", size=first.shape[-1], channels=first.shape[0])
+    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_vae(prepared, folder, config, BetaSchedule("fixed"), options, split=split or "train")
+    assert result.model is not None  # a single-process run is always rank 0
+    return result.model
+
+
+@register_recipe("neutralizer")
+def fit_neutralizer(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """From scratch (CPU preset, blending on, :data:`FIT_SHOTS` photos) for :data:`FIT_EPOCHS` epochs."""
+    first = prepared.load(prepared.records[0])
+    vae = VAEConfig.from_preset("cpu", size=first.shape[-1], channels=first.shape[0])
+    config = NeutralizerConfig(vae=vae, mode="scratch", max_inputs=FIT_SHOTS)
+    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_neutralizer(prepared, folder, config, None, options, shots=FIT_SHOTS, split=split or "train")
+    assert result.model is not None  # a single-process run is always rank 0
+    return result.model
+
+
+@register_recipe("geometric")
+def fit_geometric_recipe(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """Shape maps (alpha by subject-level CV), warp and appearance step with the default options."""
+    return fit_geometric([prepared], split)
+
+
+for _family, _model in sorted(MODEL_FAMILIES.items()):  # closed-form families fit themselves
+    if hasattr(_model, "fit"):
+        RECIPES.setdefault(_family, _model.fit)
