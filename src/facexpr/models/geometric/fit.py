@@ -27,6 +27,7 @@ from sklearn.model_selection import GroupKFold
 from facexpr.data.pairing import PreparedDataset, expression_pairs, neutral_reference
 from facexpr.data.records import FaceRecord
 from facexpr.io import BadInputError
+from facexpr.judges.geometry import landmark_error
 from facexpr.models.base import resize_to
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.model import GeometricModel, GeometricOptions, crop_shapes
@@ -113,12 +114,6 @@ def training_pairs(crops: Crops, target: str, neutral_pairs: bool) -> list[tuple
     return pairs
 
 
-def _inner_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-pair mean inner-landmark (17-67) distance over the target's inter-ocular distance."""
-    iod = (target[:, 42:48].mean(1) - target[:, 36:42].mean(1)).norm(dim=-1)
-    return (predicted[:, 17:] - target[:, 17:]).norm(dim=-1).mean(1) / iod
-
-
 def choose_alpha(sources: torch.Tensor, targets: torch.Tensor, groups: Sequence, components: int | None,
                  grid: Sequence[float] = ALPHA_GRID) -> tuple[float, dict[str, float]]:
     """The ridge penalty with the lowest subject-level cross-validated landmark error, and every tried value's error.
@@ -137,7 +132,7 @@ def choose_alpha(sources: torch.Tensor, targets: torch.Tensor, groups: Sequence,
         total = 0.0
         for train, test in folds.split(codes, groups=codes):
             shape_map = fit_shape_map(sources[train], targets[train], alpha, components)
-            total += float(_inner_error(shape_map(sources[test]), targets[test]).sum())
+            total += float(np.sum(landmark_error(shape_map(sources[test]).numpy(), targets[test].numpy())))
         errors[f"{alpha:g}"] = total / len(codes)
     best = min(grid, key=lambda a: errors[f"{a:g}"])
     return best, errors
@@ -202,7 +197,7 @@ def fit_geometric(
         "crops": len(crops.records),
         "people": len(set(crops.people)),
         "pairs": pair_counts,
-        "alpha": {t: a for t, a in chosen.items()},
+        "alpha": dict(chosen),
         "cross_validation": {t: e for t, e in cv_errors.items() if e},
         "skipped": crops.skipped,
     }

@@ -36,7 +36,7 @@ import torch
 from facexpr.data.records import normalize_expression
 from facexpr.io import BadInputError
 from facexpr.judges.expression import EXPRESSION_CLASSES, ExpressionJudge
-from facexpr.judges.geometry import LandmarkJudge
+from facexpr.judges.geometry import LandmarkJudge, landmark_error
 from facexpr.models.base import FaceModel, register_model
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.shape import POINTS, ShapeMap, implausible_reason, to_crop_units, to_pixels
@@ -201,9 +201,7 @@ class GeometricModel(FaceModel):
         if crops.shape[1] != self.channels:
             crops = crops.mean(1, keepdim=True) if self.channels == 1 else crops.expand(-1, 3, -1, -1)
         shapes = to_crop_units(find_landmarks(crops), crops.shape[-1])
-        neutral = self.shape_maps["neutral"](shapes)
-        iod = (shapes[:, 42:48].mean(1) - shapes[:, 36:42].mean(1)).norm(dim=-1)
-        distance = ((neutral[:, 17:] - shapes[:, 17:]).norm(dim=-1).mean(1) / iod).numpy()
+        distance = np.atleast_1d(landmark_error(shapes.numpy(), self.shape_maps["neutral"](shapes).numpy()))
         uint8 = (crops.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         p_neutral = _expression_judge().probabilities(uint8[..., 0] if uint8.shape[-1] == 1 else uint8)
         usable = np.array([r is None for r in unusable_reasons(crops, shapes)])
