@@ -16,7 +16,7 @@ from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import ActionUnits, EXPRESSIONS, face_landmarks, generate_dataset, identity_from_seed
 from facexpr.evaluation import evaluate
 from facexpr.faces.align import DEFAULT_WEIGHTS, alignment_points, similarity_transform, template_points, transform_points
-from facexpr.io import BadInputError, load_image
+from facexpr.io import load_image
 from facexpr.models import ConditionalModel, load_model
 from facexpr.models.geometric import (
     DEFAULT_MODEL_DIR,

@@ -97,3 +97,18 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path):
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["x.png", "x.txt"]
     assert np.array_equal(load_image(tmp_path / "sub" / "x.png"), _gradient())
     assert len(file_sha256(tmp_path / "sub" / "x.txt")) == 64
+
+
+def test_crops_convert_between_uint8_and_tensors():
+    """uint8 (H, W, 3) and grey (H, W) crops -> (B, C, H, W) floats and back, exactly; values are rounded."""
+    import torch
+
+    from facexpr.io import from_uint8, to_uint8
+
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 5, 5, 3)).astype(np.uint8)
+    tensor = from_uint8(rgb)
+    assert tensor.shape == (2, 3, 5, 5) and tensor.dtype == torch.float32
+    assert np.array_equal(to_uint8(tensor), rgb)
+    grey = from_uint8([rgb[0, :, :, 0]])
+    assert grey.shape == (1, 1, 5, 5) and np.array_equal(to_uint8(grey[0]), rgb[0, :, :, 0])
+    assert to_uint8(torch.tensor([[[0.499 / 255, 2.0, -1.0]]])).tolist() == [[0, 255, 0]]

@@ -19,7 +19,7 @@ import torch
 
 from facexpr.faces import FacePipeline, paste_back, paste_warp
 from facexpr.faces.pipeline import AlignedFace
-from facexpr.io import BadInputError, load_image, write_image_atomic
+from facexpr.io import BadInputError, from_uint8, load_image, to_uint8, write_image_atomic
 from facexpr.models import FaceModel, WarpingModel
 
 Progress = Callable[[int, int, str], None]
@@ -45,19 +45,6 @@ def _aligned(pipeline: FacePipeline, photo: Path) -> tuple[np.ndarray, AlignedFa
     if not faces:
         raise BadInputError(photo, f"no face found ({pipeline.describe_search()})")
     return image, faces[0]
-
-
-def _to_tensor(crops: Sequence[np.ndarray]) -> torch.Tensor:
-    """uint8 crops (S, S[, C]) -> one item (1, N, C, S, S) in [0, 1]."""
-    arrays = [c[:, :, None] if c.ndim == 2 else c for c in crops]
-    stacked = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
-    return stacked.unsqueeze(0)
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(C, S, S) in [0, 1] -> (S, S, C) or (S, S) uint8."""
-    array = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return array[:, :, 0] if array.shape[2] == 1 else array
 
 
 def output_stems(photos: Sequence[Path]) -> list[str]:
@@ -115,9 +102,9 @@ def apply_to_photos(
     target = model.target_expression
     groups = [usable] if together else [[one] for one in usable]
     for group in groups:
-        inputs = _to_tensor([face.image for _, _, face in group])
+        inputs = from_uint8([face.image for _, _, face in group]).unsqueeze(0)
         with torch.no_grad():
-            output = _to_uint8(model.predict(inputs)[0])
+            output = to_uint8(model.predict(inputs)[0])
         name = target if together else f"{group[0][0]}_{target}"
         path = out_dir / f"{name}.png"
         write_image_atomic(path, output)

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from facexpr.data.pairing import PreparedDataset
 from facexpr.evaluation import compare
 from facexpr.evaluation.scoring import Judges
-from facexpr.io import load_image, write_image_atomic
+from facexpr.io import from_uint8, load_image, to_uint8, write_image_atomic
 from facexpr.models import FaceModel, load_model
 from facexpr.models.base import CONFIG_FILE, resize_to
 from facexpr.models.geometric import GeometricModel, fit_geometric
@@ -55,18 +54,6 @@ def _fitted(folder: Path, fit: Callable[[], FaceModel]) -> FaceModel:
     return model
 
 
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    """A uint8 crop (S, S[, C]) -> (1, 1, C, S, S) in [0, 1]."""
-    array = image[:, :, None] if image.ndim == 2 else image
-    return (torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0)[None, None]
-
-
-def _uint8(image: torch.Tensor) -> np.ndarray:
-    """(C, S, S) in [0, 1] -> uint8 (S, S, C) or (S, S)."""
-    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return array[:, :, 0] if array.shape[2] == 1 else array
-
-
 def compare_on(
     title: str,
     prepared_dir: Path,
@@ -89,17 +76,17 @@ def compare_on(
     rows, labels = [], []
     for item in result.items[:GRID_ROWS]:
         crop = load_image(pairs / "input" / f"{item.name}.png")
-        explained = geometric.explain(_tensor(crop))
+        explained = geometric.explain(from_uint8([crop]).unsqueeze(0))
         found, goal = explained["landmarks"][0, 0].numpy(), explained["goal"][0].numpy()
         with torch.no_grad():
-            vae_output = vae.predict(resize_to(_tensor(crop), vae.size))[0]
+            vae_output = vae.predict(resize_to(from_uint8([crop]).unsqueeze(0), vae.size))[0]
         rows.append([
             crop,
             draw_landmark_moves(crop, found, goal),
             displacement_map(crop, explained["travel"][0].numpy() * 128 / crop.shape[0], WARP_COLOUR_PIXELS),
             load_image(pairs / "output-1" / f"{item.name}.png"),
             load_image(pairs / "output-0" / f"{item.name}.png"),
-            _uint8(vae_output),
+            to_uint8(vae_output),
             load_image(pairs / "target" / f"{item.name}.png"),
         ])
         labels.append(item.target.subject)

@@ -29,7 +29,7 @@ from facexpr.evaluation.items import EvalItem, evaluation_items
 from facexpr.evaluation.report import write_report
 from facexpr.evaluation.scoring import METRICS, Judges, Scorer
 from facexpr.evaluation.stability import neutral_stability
-from facexpr.io import BadInputError, write_image_atomic, write_text_atomic
+from facexpr.io import BadInputError, to_uint8, write_image_atomic, write_text_atomic
 from facexpr.metrics import finite_or_string
 from facexpr.models import FaceModel, IdentityModel, MeanFaceModel, load_model
 from facexpr.models.base import resize_to
@@ -65,12 +65,6 @@ def _channels(batch: torch.Tensor, channels: int) -> torch.Tensor:
         weights = torch.tensor([0.299, 0.587, 0.114], dtype=batch.dtype).view(1, 3, 1, 1)
         return (batch * weights).sum(1, keepdim=True)
     return batch.expand(-1, 3, -1, -1)
-
-
-def to_uint8(batch: torch.Tensor) -> np.ndarray:
-    """(B, C, H, W) floats in [0, 1] -> (B, H, W, C) or (B, H, W) uint8, as written to PNG."""
-    array = (batch.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return array[..., 0] if array.shape[-1] == 1 else array
 
 
 def _load(prepared: PreparedDataset, records: Sequence, size: int, channels: int) -> torch.Tensor:

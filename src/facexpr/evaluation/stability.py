@@ -18,6 +18,7 @@ import torch
 from facexpr import metrics
 from facexpr.data.pairing import PreparedDataset, neutral_reference
 from facexpr.evaluation.scoring import Judges
+from facexpr.io import to_uint8
 from facexpr.judges.expression import EXPRESSION_CLASSES
 from facexpr.judges.geometry import landmark_error
 from facexpr.models import FaceModel
@@ -25,12 +26,6 @@ from facexpr.models.base import resize_to
 
 #: The keys of a :func:`neutral_stability` result.
 STABILITY_KEYS = ("landmark_shift", "p_neutral_change", "sharpness")
-
-
-def _to_uint8(batch: torch.Tensor) -> np.ndarray:
-    """(B, C, H, W) in [0, 1] -> (B, H, W, C) or (B, H, W) uint8."""
-    array = (batch.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return array[..., 0] if array.shape[-1] == 1 else array
 
 
 def neutral_stability(
@@ -54,8 +49,8 @@ def neutral_stability(
             crops = crops.mean(1, keepdim=True) if model.channels == 1 else crops.expand(-1, 3, -1, -1)
         with torch.no_grad():
             predicted = model.predict(crops.unsqueeze(1), [r.key() for r in chunk])
-        inputs.append(_to_uint8(crops))
-        outputs.append(_to_uint8(predicted))
+        inputs.append(to_uint8(crops))
+        outputs.append(to_uint8(predicted))
     before, after = np.concatenate(inputs), np.concatenate(outputs)
     neutral = EXPRESSION_CLASSES.index("neutral")
     shift = landmark_error(judges.landmarks.landmarks(after), judges.landmarks.landmarks(before))

@@ -1,4 +1,4 @@
-"""Safe reading and atomic writing of images and text files."""
+"""Safe reading and atomic writing of images and text files; crops between uint8 arrays and tensors."""
 
 from facexpr.io.images import (
     BadInputError,
@@ -7,5 +7,7 @@ from facexpr.io.images import (
     write_image_atomic,
     write_text_atomic,
 )
+from facexpr.io.tensors import from_uint8, to_uint8
 
-__all__ = ["BadInputError", "file_sha256", "load_image", "write_image_atomic", "write_text_atomic"]
+__all__ = ["BadInputError", "file_sha256", "from_uint8", "load_image", "to_uint8", "write_image_atomic",
+           "write_text_atomic"]

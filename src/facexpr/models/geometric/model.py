@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from facexpr.data.records import normalize_expression
-from facexpr.io import BadInputError
+from facexpr.io import BadInputError, from_uint8, to_uint8
 from facexpr.judges.expression import EXPRESSION_CLASSES, ExpressionJudge
 from facexpr.judges.geometry import LandmarkJudge, landmark_error
 from facexpr.models.base import FaceModel, register_model
@@ -108,10 +108,7 @@ def _expression_judge() -> ExpressionJudge:
 
 def find_landmarks(crops: torch.Tensor) -> torch.Tensor:
     """dlib's 68 landmarks (B, 68, 2) in pixels of aligned crops (B, C, S, S) in [0, 1]."""
-    array = (crops.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    if array.shape[-1] == 1:
-        array = array[..., 0]
-    return torch.from_numpy(LandmarkJudge().landmarks(array)).float()
+    return torch.from_numpy(LandmarkJudge().landmarks(to_uint8(crops))).float()
 
 
 @register_model
@@ -202,8 +199,7 @@ class GeometricModel(FaceModel):
             crops = crops.mean(1, keepdim=True) if self.channels == 1 else crops.expand(-1, 3, -1, -1)
         shapes = to_crop_units(find_landmarks(crops), crops.shape[-1])
         distance = np.atleast_1d(landmark_error(shapes.numpy(), self.shape_maps["neutral"](shapes).numpy()))
-        uint8 = (crops.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        p_neutral = _expression_judge().probabilities(uint8[..., 0] if uint8.shape[-1] == 1 else uint8)
+        p_neutral = _expression_judge().probabilities(to_uint8(crops))
         usable = np.array([r is None for r in unusable_reasons(crops, shapes)])
         return p_neutral[:, EXPRESSION_CLASSES.index("neutral")] * np.exp(-distance / NEUTRALITY_SCALE) * usable
 
@@ -346,7 +342,7 @@ def neutrality_scorer(model: GeometricModel) -> Callable[[list[np.ndarray]], np.
     """:meth:`GeometricModel.neutrality` for a list of aligned uint8 crops of one size, as video preparation takes it."""
 
     def score(crops: list[np.ndarray]) -> np.ndarray:
-        arrays = np.stack([crop[:, :, None] if crop.ndim == 2 else crop for crop in crops])
-        return model.neutrality(torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 255.0)
+        """Neutrality of each crop."""
+        return model.neutrality(from_uint8(crops))
 
     return score
