@@ -103,18 +103,19 @@ def apply_to_photos(
     groups = [usable] if together else [[one] for one in usable]
     for group in groups:
         inputs = from_uint8([face.image for _, _, face in group]).unsqueeze(0)
+        warps = None
         with torch.no_grad():
-            output = to_uint8(model.predict(inputs)[0])
+            if paste and isinstance(model, WarpingModel):  # one run gives the crop and what to paste
+                predicted, grids, correction = model.warp_fields(inputs)
+                warps = (grids[0].numpy(), correction[0].permute(1, 2, 0).numpy())
+            else:
+                predicted = model.predict(inputs)
+        output = to_uint8(predicted[0])
         name = target if together else f"{group[0][0]}_{target}"
         path = out_dir / f"{name}.png"
         write_image_atomic(path, output)
         result.outputs.append(path)
         if paste:
-            warps = None
-            if isinstance(model, WarpingModel):
-                with torch.no_grad():
-                    grids, correction = model.warp_fields(inputs)
-                warps = (grids[0].numpy(), correction[0].permute(1, 2, 0).numpy())
             for index, (stem, image, face) in enumerate(group):
                 pasted = out_dir / f"{stem}_{target}_pasted.png"
                 if warps is None:

@@ -143,9 +143,10 @@ class WarpingModel(Protocol):
     """A model whose output is its input photo(s) warped plus a smooth correction, so that the change can be
     applied to the full-resolution photo instead of pasting a small crop (``--paste``)."""
 
-    def warp_fields(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """For crops (B, N, C, S, S): each photo's sampling grid (B, N, S, S, 2, ``grid_sample`` coordinates)
-        and the additive correction (B, C, S, S) applied after the warp."""
+    def warp_fields(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For crops (B, N, C, S, S): the outputs (B, C, S, S) as :meth:`FaceModel.predict` gives them, each
+        photo's sampling grid (B, N, S, S, 2, ``grid_sample`` coordinates) and the additive correction
+        (B, C, S, S) applied after the warp."""
 
 
 def load_model(path: str | Path) -> FaceModel:

@@ -3,9 +3,10 @@
 A warp moves the person's own pixels; it cannot hide teeth behind lips that
 close, flatten a smile's cheek folds or brighten an eye that opens again. The
 appearance step learns that from the pairs: masked regression (per-pixel ridge
-over a 3 x 3 neighbourhood, :mod:`facexpr.models.masked_regression`) from
-warped inputs to their targets. Only the low-frequency part of its correction
-is kept (a Gaussian of ``sigma`` pixels): the regression averages over people,
+over a 3 x 3 neighbourhood, :mod:`facexpr.models.masked_regression`) of the
+residual (target - warped input) from the warped input, so that its ridge
+penalty shrinks towards no correction rather than towards an average face.
+Only the low-frequency part of its correction is kept (a Gaussian of ``sigma`` pixels): the regression averages over people,
 so its fine detail is blur, while its coarse correction (teeth -> lips, fold
 shading, the tone of the skin) is what the expression changed. The correction
 is applied through a soft mask of the face inside jaw and brows
@@ -15,9 +16,11 @@ output is the warped crop exactly (and the warp pins the border).
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 
-from facexpr.models.geometric.warp import face_region_mask, gaussian_blur
+from facexpr.models.geometric.warp import face_region_mask
 from facexpr.models.masked_regression import EgoOptions, MaskedRegression, ReceptiveField
 
 
@@ -26,11 +29,21 @@ from facexpr.models.masked_regression import EgoOptions, MaskedRegression, Recep
 RESIDUAL_OFFSET = 0.5
 
 
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Images (B, C, H, W) float32 blurred by a Gaussian of ``sigma`` pixels, borders replicated (OpenCV:
+    several times faster on a CPU than a separable conv2d)."""
+    array = images.detach().contiguous().float().cpu().numpy().reshape(-1, *images.shape[-2:])
+    out = np.empty_like(array)
+    for plane, target in zip(array, out):
+        cv2.GaussianBlur(plane, (0, 0), sigma, dst=target, borderType=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(out.reshape(images.shape))
+
+
 class Appearance:
     """Masked low-frequency correction of warped crops towards one target expression.
 
     Args:
-        regression: masked regression from warped crops to target crops (ego off).
+        regression: masked regression from warped crops to their residual plus :data:`RESIDUAL_OFFSET` (ego off).
         sigma: Gaussian smoothing of the correction in pixels (0: keep all of it).
     """
 

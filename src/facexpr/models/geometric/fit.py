@@ -166,7 +166,7 @@ def fit_geometric(
     channels = channels or max(d.load(d.records[0]).shape[0] for d in datasets)
     crops = load_crops(datasets, split, size, channels, progress)
     targets = ["neutral", *sorted({r.expression for r in crops.records} - {"neutral"})]
-    shape_maps, chosen, cv_errors, pair_counts = {}, {}, {}, {}
+    shape_maps, chosen, cv_errors, pairs_of = {}, {}, {}, {}
     for target in targets:
         pairs = training_pairs(crops, target, options.neutral_pairs)
         if not pairs:
@@ -179,12 +179,11 @@ def fit_geometric(
         if cross_validate:
             alpha, cv_errors[target] = choose_alpha(sources, goals, [crops.people[s] for s, _ in pairs], options.components)
         shape_maps[target] = fit_shape_map(sources, goals, alpha, options.components)
-        chosen[target], pair_counts[target] = alpha, len(pairs)
+        chosen[target], pairs_of[target] = alpha, pairs
     model = GeometricModel(size, channels, shape_maps, {}, replace(options, alpha=chosen["neutral"]))
     if options.appearance:
         sigma = options.smoothing * size / 128.0
-        for target in shape_maps:
-            pairs = training_pairs(crops, target, options.neutral_pairs)
+        for target, pairs in pairs_of.items():
             sources = torch.tensor([s for s, _ in pairs])
             goal = to_pixels(model.target_shapes(crops.shapes[sources], target, 1.0), size)
             warped, _ = tps_warp(crops.images[sources], to_pixels(crops.shapes[sources], size), goal)
@@ -196,7 +195,7 @@ def fit_geometric(
         "split": [s or "all" for s in _splits(datasets, split)],
         "crops": len(crops.records),
         "people": len(set(crops.people)),
-        "pairs": pair_counts,
+        "pairs": {target: len(pairs) for target, pairs in pairs_of.items()},
         "alpha": dict(chosen),
         "cross_validation": {t: e for t, e in cv_errors.items() if e},
         "skipped": crops.skipped,

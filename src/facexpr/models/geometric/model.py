@@ -269,11 +269,11 @@ class GeometricModel(FaceModel):
                 "grid": grid.reshape(batch, shots, size, size, 2), "warped": merged, "travel": moved,
                 "plausible": plausible}
 
-    def warp_fields(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each photo's warp (B, N, S, S, 2) and the correction after it (B, C, S, S): what ``--paste`` applies
-        to the full-resolution photo (:func:`facexpr.faces.paste_warp`)."""
+    def warp_fields(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The outputs (B, C, S, S), each photo's warp (B, N, S, S, 2) and the correction after it (B, C, S, S):
+        what ``--paste`` applies to the full-resolution photo (:func:`facexpr.faces.paste_warp`)."""
         explained = self.explain(inputs)
-        return explained["grid"], explained["output"] - explained["warped"]
+        return explained["output"], explained["grid"], explained["output"] - explained["warped"]
 
     # ------------------------------------------------------------------ saving
 

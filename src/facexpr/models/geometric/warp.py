@@ -121,9 +121,7 @@ def sampling_grid(source: torch.Tensor, target: torch.Tensor, size: int) -> torc
         todo, offsets = _accept(mapped, coarse, todo, offsets, lattice, scale)
     offset = (mapped - coarse).reshape(batch, lattice, lattice, 2)
     offset = F.interpolate(offset.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=True)
-    pixels = torch.linspace(-edge, edge, size)
-    ys, xs = torch.meshgrid(pixels, pixels, indexing="ij")
-    return torch.stack([xs, ys], dim=-1).unsqueeze(0) + offset.permute(0, 2, 3, 1)
+    return identity_grid(size) + offset.permute(0, 2, 3, 1)
 
 
 def _accept(mapped: torch.Tensor, coarse: torch.Tensor, todo: torch.Tensor, offsets: torch.Tensor, lattice: int,
@@ -216,12 +214,3 @@ def face_region_mask(landmarks: torch.Tensor, size: int, region: str = "face", l
             cv2.GaussianBlur(mask, (0, 0), sigma, dst=mask, borderType=cv2.BORDER_CONSTANT)
     return torch.from_numpy(masks).unsqueeze(1).clamp_(0, 1)
 
-
-def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Images (B, C, H, W) float32 blurred by a Gaussian of ``sigma`` pixels, borders replicated (OpenCV:
-    several times faster on a CPU than a separable conv2d)."""
-    array = images.detach().contiguous().float().cpu().numpy().reshape(-1, *images.shape[-2:])
-    out = np.empty_like(array)
-    for plane, target in zip(array, out):
-        cv2.GaussianBlur(plane, (0, 0), sigma, dst=target, borderType=cv2.BORDER_REPLICATE)
-    return torch.from_numpy(out.reshape(images.shape))
