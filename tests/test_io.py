@@ -99,6 +99,16 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path):
     assert len(file_sha256(tmp_path / "sub" / "x.txt")) == 64
 
 
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
+    """A temporary file is private to its owner; the written file must not stay so (others read a user's outputs)."""
+    (tmp_path / "plain.txt").write_text("hello")
+    write_text_atomic(tmp_path / "atomic.txt", "hello")
+    write_image_atomic(tmp_path / "atomic.png", _gradient())
+    plain = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert (tmp_path / "atomic.txt").stat().st_mode & 0o777 == plain
+    assert (tmp_path / "atomic.png").stat().st_mode & 0o777 == plain
+
+
 def test_crops_convert_between_uint8_and_tensors():
     """uint8 (H, W, 3) and grey (H, W) crops -> (B, C, H, W) floats and back, exactly; values are rounded."""
     import torch

@@ -135,11 +135,23 @@ def load_image(
     return np.asarray(image, dtype=np.uint8).copy()
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file and an atomic rename."""
+    """Write bytes to ``path`` through a temporary file and an atomic rename.
+
+    The file gets the permissions a plain ``open(path, "w")`` would give
+    (``mkstemp`` alone makes it readable by its owner only).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
