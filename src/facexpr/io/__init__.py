@@ -4,10 +4,11 @@ from facexpr.io.images import (
     BadInputError,
     file_sha256,
     load_image,
+    write_bytes_atomic,
     write_image_atomic,
     write_text_atomic,
 )
-from facexpr.io.tensors import from_uint8, to_uint8
+from facexpr.io.tensors import from_uint8, save_tensors_atomic, to_uint8
 
-__all__ = ["BadInputError", "file_sha256", "from_uint8", "load_image", "to_uint8", "write_image_atomic",
-           "write_text_atomic"]
+__all__ = ["BadInputError", "file_sha256", "from_uint8", "load_image", "save_tensors_atomic", "to_uint8",
+           "write_bytes_atomic", "write_image_atomic", "write_text_atomic"]

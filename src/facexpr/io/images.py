@@ -142,12 +142,13 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to ``path`` through a temporary file and an atomic rename.
 
     The file gets the permissions a plain ``open(path, "w")`` would give
     (``mkstemp`` alone makes it readable by its owner only).
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -165,7 +166,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 text so that readers see either the old file or the whole new one."""
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+    write_bytes_atomic(Path(path), text.encode("utf-8"))
 
 
 def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -179,4 +180,4 @@ def write_image_atomic(path: str | os.PathLike, image: np.ndarray) -> None:
     buffer = io.BytesIO()
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
     Image.fromarray(array).save(buffer, format=fmt.get(path.suffix.lower(), "PNG"))
-    _atomic_write_bytes(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())

