@@ -92,7 +92,7 @@ def test_thesis_departure_rule_and_patience():
 def test_latent_log_variance_is_bounded():
     """Huge head weights cannot push exp(logvar) to overflow: the log-variance stays within the limit."""
     from facexpr.models.vae import BetaVAE
-    from facexpr.models.vae.base import LOGVAR_LIMIT
+    from facexpr.nn import LOGVAR_LIMIT
 
     net = BetaVAE(TINY)
     torch.nn.init.constant_(net.encoder.logvar.weight, 1e4)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from facexpr.nn.backbones import ARCHITECTURES
+
 #: Preset name -> default crop size, width multiplier and dropout. ``paper`` is
 #: the published network at 128 px (for GPU users); ``cpu`` keeps its shape at
 #: 1/8 of the channels and fully connected widths and 64 px, so it trains in
@@ -21,7 +23,7 @@ class VAEConfig:
     """What builds a beta-VAE's encoder and decoder (JSON-serialisable via :meth:`to_dict`).
 
     Attributes:
-        arch: encoder family, a key of :data:`facexpr.models.vae.ARCHITECTURES`
+        arch: encoder family, a key of :data:`facexpr.nn.ARCHITECTURES`
             (``vgg``, ``resnet``, ``bigconv``); the decoder mirrors it.
         size: square crop side, a power of two from 32 to 256.
         channels: 3 (RGB) or 1 (grey).
@@ -41,8 +43,6 @@ class VAEConfig:
 
     def __post_init__(self) -> None:
         """Reject sizes and widths the networks cannot be built with (ValueError, one line)."""
-        from facexpr.models.vae.base import ARCHITECTURES
-
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
         if self.size not in SIZES:

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from facexpr.models.base import resize_to  # noqa: F401  (re-exported: part of the vae package's API)
-from facexpr.models.vae.base import build_decoder, build_encoder
 from facexpr.models.vae.config import VAEConfig
+from facexpr.nn.backbones import build_decoder, build_encoder
 
 
 @dataclass

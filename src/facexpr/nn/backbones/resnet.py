@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facexpr.models.vae.base import BaseDecoder, BaseEncoder, halvings, register_architecture, scaled, stage_channels
-from facexpr.models.vae.config import VAEConfig
+from facexpr.nn.backbones.base import (
+    BackboneConfig, BaseDecoder, BaseEncoder, halvings, register_architecture, scaled, stage_channels,
+)
 
 FEATURE_SIDE = 8
 BLOCKS_PER_STAGE = 2
 
 
-def _plan(config: VAEConfig) -> tuple[int, list[int]]:
+def _plan(config: BackboneConfig) -> tuple[int, list[int]]:
     """Stem channels and per-stage channels: the stem halves once, every stage after the first once more."""
     published = stage_channels(halvings(config.size, FEATURE_SIDE), 512, 64)
     return scaled(64, config.width), [scaled(c, config.width) for c in published]
@@ -41,7 +42,7 @@ class ResidualBlock(nn.Module):
 class ResNetEncoder(BaseEncoder):
     """7x7 stride-2 stem, then stages of residual blocks (stride 2 at every stage but the first)."""
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: BackboneConfig):
         stem, stages = _plan(config)
         super().__init__(stages[-1] * FEATURE_SIDE**2, config.latent_dim)
         layers: list[nn.Module] = [
@@ -64,7 +65,7 @@ class ResNetDecoder(BaseDecoder):
 
     encoder_class = ResNetEncoder
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: BackboneConfig):
         super().__init__()
         stem, stages = _plan(config)
         self.top = stages[-1]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facexpr.models.vae.base import BaseDecoder, BaseEncoder, halvings, register_architecture, scaled
-from facexpr.models.vae.config import VAEConfig
+from facexpr.nn.backbones.base import BackboneConfig, BaseDecoder, BaseEncoder, halvings, register_architecture, scaled
 
 FEATURE_SIDE = 4
 PUBLISHED = (16, 32, 64, 128, 256, 512, 1024)
 
 
-def _plan(config: VAEConfig) -> tuple[list[int], int]:
+def _plan(config: BackboneConfig) -> tuple[list[int], int]:
     """Channels of the seven stages and how many of the first ones end with a 2x2 max-pool."""
     return [scaled(c, config.width) for c in PUBLISHED], halvings(config.size, FEATURE_SIDE)
 
@@ -20,7 +19,7 @@ def _plan(config: VAEConfig) -> tuple[list[int], int]:
 class BigConvEncoder(BaseEncoder):
     """Seven 3x3 convolution stages (16 ... 1024 published channels), pooling until 4x4."""
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: BackboneConfig):
         channels, pools = _plan(config)
         super().__init__(channels[-1] * FEATURE_SIDE**2, config.latent_dim)
         layers: list[nn.Module] = []
@@ -43,7 +42,7 @@ class BigConvDecoder(BaseDecoder):
 
     encoder_class = BigConvEncoder
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: BackboneConfig):
         super().__init__()
         channels, pools = _plan(config)
         self.top = channels[-1]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facexpr.models.vae.base import BaseDecoder, BaseEncoder, halvings, register_architecture, scaled, stage_channels
-from facexpr.models.vae.config import VAEConfig
+from facexpr.nn.backbones.base import (
+    BackboneConfig, BaseDecoder, BaseEncoder, halvings, register_architecture, scaled, stage_channels,
+)
 
 FEATURE_SIDE = 8
 
 
-def _plan(config: VAEConfig) -> list[tuple[int, int]]:
+def _plan(config: BackboneConfig) -> list[tuple[int, int]]:
     """(channels, convolutions) per stage: pairs below 256 published channels, triples from 256 on."""
     published = stage_channels(halvings(config.size, FEATURE_SIDE), 512, 64)
     return [(scaled(c, config.width), 2 if c < 256 else 3) for c in published]
@@ -25,7 +26,7 @@ def _conv(cin: int, cout: int) -> list[nn.Module]:
 class VGGEncoder(BaseEncoder):
     """Stages of 3x3 convolutions and 2x2 max-pools down to 8x8, then two dropout FC layers."""
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: BackboneConfig):
         plan = _plan(config)
         hidden = scaled(4096, config.width)
         super().__init__(hidden, config.latent_dim)
@@ -54,7 +55,7 @@ class VGGDecoder(BaseDecoder):
 
     encoder_class = VGGEncoder
 
-    def __init__(self, config: VAEConfig):
+    def __init__(self, config: BackboneConfig):
         super().__init__()
         plan = _plan(config)
         hidden = scaled(4096, config.width)

@@ -1,4 +1,4 @@
-"""Pluggable encoder/decoder base classes and the registry of architectures.
+"""Pluggable encoder/decoder base classes, the configuration they read and the registry of architectures.
 
 An encoder maps crops (B, C, S, S) to the mean and log-variance of a Gaussian
 over the latent space; it is split into :meth:`BaseEncoder.features` (the
@@ -11,19 +11,42 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:  # annotations only: config.py looks up ARCHITECTURES here
-    from facexpr.models.vae.config import VAEConfig
 
 #: Bound of the latent log-variance (variances from 4.5e-5 to 2.2e4).
 LOGVAR_LIMIT = 10.0
 
 #: arch name -> (encoder class, decoder class); filled by :func:`register_architecture`.
 ARCHITECTURES: dict[str, tuple[type["BaseEncoder"], type["BaseDecoder"]]] = {}
+
+
+class BackboneConfig(Protocol):
+    """What a backbone reads from its configuration (a VAE's config has these fields and more).
+
+    Attributes:
+        arch: key of :data:`ARCHITECTURES`.
+        size: square crop side, a power of two (32 to 256 for the registered architectures).
+        channels: image channels (3 RGB, 1 grey).
+        latent_dim: latent dimension.
+        width: multiplier of every published channel count and fully connected width.
+        dropout: dropout probability of the fully connected layers.
+    """
+
+    @property
+    def arch(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def latent_dim(self) -> int: ...
+    @property
+    def width(self) -> float: ...
+    @property
+    def dropout(self) -> float: ...
 
 
 class BaseEncoder(nn.Module, abc.ABC):
@@ -75,12 +98,12 @@ def register_architecture(name: str) -> Callable[[type[BaseDecoder]], type[BaseD
     return decorate
 
 
-def build_encoder(config: VAEConfig) -> BaseEncoder:
+def build_encoder(config: BackboneConfig) -> BaseEncoder:
     """The encoder of ``config.arch`` at the config's size and width."""
     return ARCHITECTURES[config.arch][0](config)
 
 
-def build_decoder(config: VAEConfig) -> BaseDecoder:
+def build_decoder(config: BackboneConfig) -> BaseDecoder:
     """The decoder mirroring ``config.arch``'s encoder."""
     return ARCHITECTURES[config.arch][1](config)
 
