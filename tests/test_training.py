@@ -184,7 +184,7 @@ def test_weight_averaging_exports_the_averaged_weights(prepared, tmp_path):
     assert raw.summary["options"]["ema_decay"] == 0 and ema.summary["options"]["ema_decay"] == 0.7
     best = torch.load(tmp_path / "ema" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
     exported = ema.model.network.state_dict()
-    assert all(torch.equal(best["state_dict"]["net." + k], v) for k, v in exported.items())
+    assert all(torch.equal(best["state_dict"]["method.net." + k], v) for k, v in exported.items())
     moved = [k for k, v in exported.items() if not torch.equal(raw.model.network.state_dict()[k], v)]
     assert moved, "the averaged weights equal the raw run's"
     val = NShotDataset(PreparedDataset(prepared), "val", 2, resample_each_epoch=False)

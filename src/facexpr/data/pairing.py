@@ -1,4 +1,5 @@
-"""Training samples from a prepared dataset: expressive -> neutral pairs, N-shot groups, neutral-only sets.
+"""Training samples from a prepared dataset: expressive -> neutral pairs, N-shot groups, neutral-only and
+labelled sets.
 
 A *prepared dataset* is the folder ``facexpr prepare`` writes: aligned square
 crops of one size and ``manifest.csv`` (see :mod:`facexpr.data.records`).
@@ -12,6 +13,8 @@ go together, and the torch Datasets at the end load them:
   crop with the subject's crop of a target expression (synthesis).
 * :func:`nshot_groups` / :class:`NShotDataset`: N expressive crops of one
   subject with their neutral reference (the multi-image model).
+* :class:`LabelledFaceDataset`: every crop with its expression as a class index
+  (classifiers, conditional models).
 
 Identities are ``(source, subject)``: subject labels are only unique within a
 dataset. Pairs never cross subjects; subjects that cannot be used are reported
@@ -35,7 +38,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from facexpr.data.augment import balance_expressions
-from facexpr.data.records import FaceRecord, normalize_expression, read_manifest
+from facexpr.data.records import EXPRESSIONS, FaceRecord, normalize_expression, read_manifest
 from facexpr.io import BadInputError, load_image
 
 SubjectKey = tuple[str, str]
@@ -588,4 +591,46 @@ class NShotDataset(Dataset):
             "subject": target.subject,
             "source": target.source,
             "names": [r.path for r in inputs] + [target.path],
+        }
+
+
+class LabelledFaceDataset(Dataset):
+    """Every crop of a split with its expression as a class index: what classifiers and conditional models learn.
+
+    Items are dicts: ``image`` (C, H, W) in [0, 1], ``label`` (the index of
+    the crop's expression in ``classes``), ``subject``, ``source`` and ``name``.
+    ``classes`` defaults to the canonical expressions (:data:`EXPRESSIONS`)
+    present in the split, in that order; crops of other expressions
+    (``sleepy``, ``wink``) are left out. ``transform(image) -> image`` is
+    applied to each crop.
+
+    Raises:
+        BadInputError: no crop of the split shows one of ``classes``.
+    """
+
+    def __init__(self, prepared: PreparedDataset, split: str | None, classes: Sequence[str] | None = None,
+                 transform: Transform | None = None):
+        self.prepared = prepared
+        self.transform = transform
+        records = prepared.select(split)
+        present = {record.expression for record in records}
+        chosen = [normalize_expression(c) for c in classes] if classes else [e for e in EXPRESSIONS if e in present]
+        self.classes = tuple(chosen)
+        self.records = [record for record in records if record.expression in self.classes]
+        if not self.records:
+            raise _no_records(prepared, f"crops labelled {', '.join(self.classes) or 'with a known expression'}", split)
+
+    def __len__(self) -> int:
+        """Number of labelled crops."""
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One crop, transformed, with its class index."""
+        record = self.records[index]
+        return {
+            "image": _apply(self.transform, self.prepared.load(record))[0],
+            "label": self.classes.index(record.expression),
+            "subject": record.subject,
+            "source": record.source,
+            "name": record.path,
         }

@@ -1,22 +1,37 @@
-"""Training of the two stages with Lightning: checkpoints and resume, logs, the thesis' stopping rule, DDP.
+"""How every family is trained: one LightningModule, data modules per supervision, recipes, the loop.
 
-* :func:`train_vae` (stage 1, ``stage1.py``) and :func:`train_neutralizer` (stage 2, ``stage2.py``).
+* :class:`TrainingMethod` and :class:`GenerativeModule` (``module.py``): a family's networks and named
+  losses, stepped player by player (manual optimization, so adversarial methods fit too).
+* :class:`NeutralDataModule`, :class:`PairedDataModule`, :class:`NShotDataModule`,
+  :class:`LabelledDataModule` (``data.py``): batches of each kind of supervision from one or several
+  prepared folders.
+* The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``).
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
-* :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop both stages share.
+* :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
 * :data:`RECIPES`, :func:`fit_family` (``recipes.py``): each family's default training, which
   ``facexpr benchmark`` times.
 """
 
 from facexpr.training.callbacks import IncrementalBeta, ThesisStopping, TrainingClock, departure_exceeded, next_beta
+from facexpr.training.data import (
+    LabelledDataModule,
+    NeutralDataModule,
+    NShotDataModule,
+    PairedDataModule,
+    SupervisionDataModule,
+)
+from facexpr.training.module import GenerativeModule, TrainingMethod
+from facexpr.training.neutralizer import NeutralizerMethod, load_stage1, train_neutralizer
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
-from facexpr.training.stage1 import VAELightning, train_vae
-from facexpr.training.stage2 import NeutralizerLightning, load_stage1, train_neutralizer
 from facexpr.training.trainer import SUMMARY_FILE, TrainResult, build_trainer, last_checkpoint, run_training
+from facexpr.training.vae import VAEMethod, train_vae
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [
-    "RECIPES", "fit_family", "register_recipe", "BETA_SCHEDULES", "BetaSchedule", "IncrementalBeta", "NeutralizerLightning", "SUMMARY_FILE", "ThesisStopping",
-    "TrainOptions", "TrainResult", "TrainingClock", "VAELightning", "build_trainer", "departure_exceeded",
-    "last_checkpoint", "load_stage1", "next_beta", "run_training", "train_neutralizer", "train_vae",
+    "BETA_SCHEDULES", "RECIPES", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "IncrementalBeta",
+    "LabelledDataModule", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
+    "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult", "TrainingClock", "TrainingMethod",
+    "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "last_checkpoint", "load_stage1",
+    "next_beta", "register_recipe", "run_training", "train_neutralizer", "train_vae",
 ]

@@ -1,4 +1,4 @@
-"""Lightning callbacks of both stages: the thesis' stopping rule, the incremental beta schedule, a run clock."""
+"""Lightning callbacks: the thesis' stopping rule, the incremental beta schedule, a run clock."""
 
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ def next_beta(beta: float, epoch: int, train_mse: float | None, schedule: BetaSc
 
 
 class IncrementalBeta(Callback):
-    """The thesis' beta schedule for stage 1: sets ``pl_module.beta`` from :func:`next_beta` after each epoch."""
+    """The thesis' beta schedule for stage 1: sets the weight of the ``kl`` term (``pl_module.weights["kl"]``)
+    from :func:`next_beta` after each epoch."""
 
     def __init__(self, schedule: BetaSchedule):
         self.schedule = schedule
@@ -104,7 +105,7 @@ class IncrementalBeta(Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Give the module the current beta (the restored one when resuming)."""
-        pl_module.beta = self.beta
+        pl_module.weights["kl"] = self.beta
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Raise beta when the schedule says so."""
@@ -112,7 +113,7 @@ class IncrementalBeta(Callback):
             return
         train = trainer.callback_metrics.get(TRAIN_METRIC)
         self.beta = next_beta(self.beta, trainer.current_epoch, None if train is None else float(train), self.schedule)
-        pl_module.beta = self.beta
+        pl_module.weights["kl"] = self.beta
 
     def state_dict(self) -> dict[str, Any]:
         """The current beta (for resume)."""

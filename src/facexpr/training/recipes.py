@@ -20,8 +20,8 @@ from facexpr.models.geometric import fit_geometric
 from facexpr.models.neutralizer import NeutralizerConfig
 from facexpr.models.vae import VAEConfig
 from facexpr.training.options import BetaSchedule, TrainOptions
-from facexpr.training.stage1 import train_vae
-from facexpr.training.stage2 import train_neutralizer
+from facexpr.training.neutralizer import train_neutralizer
+from facexpr.training.vae import train_vae
 
 Recipe = Callable[[PreparedDataset, "str | None"], FaceModel]
 #: family -> recipe; filled by :func:`register_recipe` (and, for the closed-form families, from their ``fit``).

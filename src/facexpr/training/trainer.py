@@ -1,8 +1,8 @@
-"""The Lightning loop both stages share: Trainer, checkpoints and resume, logs, export and training summary.
+"""The Lightning loop every trained family shares: Trainer, checkpoints and resume, logs, export and summary.
 
 A run writes into one folder ``DIR``:
 
-* ``DIR/checkpoints/best.ckpt`` (lowest validation MSE) and ``last.ckpt``
+* ``DIR/checkpoints/best.ckpt`` (lowest monitored validation metric, ``val_mse`` unless the method says) and ``last.ckpt``
   (refreshed every epoch, on interruption, and every ``checkpoint_every``
   steps). Rerunning the same command while ``last.ckpt`` exists resumes from
   it: epoch, global step, optimizer, beta, stopping counters. These are
@@ -25,15 +25,15 @@ from typing import Any, Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from torch.utils.data import DataLoader
 
 from facexpr.io import BadInputError, write_text_atomic
 from facexpr.metrics import json_safe
 from facexpr.models.base import FaceModel
 from facexpr.training.callbacks import VAL_METRIC, ThesisStopping, TrainingClock
-from facexpr.training.module import StageModule
+from facexpr.training.data import SupervisionDataModule
+from facexpr.training.module import GenerativeModule
 from facexpr.training.options import TrainOptions
 
 SUMMARY_FILE = "summary.json"
@@ -73,15 +73,16 @@ def check_out_dir(out_dir: Path) -> None:
 
 
 def build_trainer(
-    out_dir: Path, options: TrainOptions, callbacks: Sequence[Callback], steps_per_epoch: int
+    out_dir: Path, options: TrainOptions, callbacks: Sequence[Callback], steps_per_epoch: int,
+    monitor: str = VAL_METRIC,
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     """A Trainer with best/last checkpoints, CSV + TensorBoard logs, rich progress, the hardware options and,
-    with ``ema_decay``, weight averaging (the checkpoints then hold the averaged weights).
+    with ``ema_decay``, weight averaging of every network (the checkpoints then hold the averaged weights).
 
-    Returns the trainer and its best-validation-MSE checkpoint callback.
+    Returns the trainer and its best-``monitor`` checkpoint callback.
     """
     folder = out_dir / CHECKPOINTS
-    best = ModelCheckpoint(dirpath=folder, filename=BEST, monitor=VAL_METRIC, mode="min", save_top_k=1,
+    best = ModelCheckpoint(dirpath=folder, filename=BEST, monitor=monitor, mode="min", save_top_k=1,
                            enable_version_counter=False, auto_insert_metric_name=False)
     last = ModelCheckpoint(dirpath=folder, filename=LAST, every_n_epochs=1, save_on_train_epoch_end=True,
                            save_on_exception=True, enable_version_counter=False)
@@ -115,10 +116,18 @@ def build_trainer(
     return trainer, best
 
 
-def _best_weights(module: StageModule, checkpoint: str) -> None:
-    """Load the best checkpoint's network weights into ``module.net`` (tensors only)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    module.net.load_state_dict({k[len("net."):]: v for k, v in state.items() if k.startswith("net.")})
+def _best_weights(module: GenerativeModule, checkpoint: str) -> None:
+    """Load the best checkpoint's weights into ``module`` (tensors only)."""
+    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
+
+
+def stopping_callback(options: TrainOptions, monitor: str) -> ThesisStopping | EarlyStopping:
+    """The stopping rule: the thesis' (validation MSE departing from training MSE, or no new best for
+    ``patience`` epochs) when the run follows ``val_mse``; otherwise Lightning's EarlyStopping on ``monitor``
+    with ``patience``, which also stops as soon as the metric is not finite."""
+    if monitor == VAL_METRIC:
+        return ThesisStopping(options.departure, options.warmup, options.patience)
+    return EarlyStopping(monitor=monitor, mode="min", patience=options.patience, check_finite=True)
 
 
 def _final_terms(trainer: L.Trainer) -> dict[str, float]:
@@ -130,9 +139,23 @@ def _final_terms(trainer: L.Trainer) -> dict[str, float]:
     }
 
 
+def _stop_reason(stopping: ThesisStopping | EarlyStopping, trainer: L.Trainer) -> str | None:
+    """Why the stopping rule ended the run (None: it did not)."""
+    if isinstance(stopping, ThesisStopping):
+        return stopping.reason
+    return f"early stopping on {stopping.monitor} (epoch {stopping.stopped_epoch})" if stopping.stopped_epoch else None
+
+
+def _best_epoch(best: ModelCheckpoint) -> int | None:
+    """The epoch of the best checkpoint, from its saved loop state (None when none was saved)."""
+    if not best.best_model_path:
+        return None
+    return int(torch.load(best.best_model_path, map_location="cpu", weights_only=True)["epoch"])
+
+
 def run_training(
-    module: StageModule,
-    loaders: tuple[DataLoader, DataLoader],
+    module: GenerativeModule,
+    datamodule: SupervisionDataModule,
     out_dir: Path,
     options: TrainOptions,
     callbacks: Sequence[Callback] = (),
@@ -144,26 +167,32 @@ def run_training(
     ``describe`` (data, split, configs) goes into the summary. The model
     directory and ``summary.json`` are written by the main process only.
     """
-    stopping = ThesisStopping(options.departure, options.warmup, options.patience)
+    monitor = module.method.monitor
+    stopping = stopping_callback(options, monitor)
     clock = TrainingClock()
-    trainer, best = build_trainer(out_dir, options, [stopping, clock, *callbacks], len(loaders[0]))
+    steps_per_epoch = len(datamodule.train_dataloader())
+    trainer, best = build_trainer(out_dir, options, [stopping, clock, *callbacks], steps_per_epoch, monitor)
     resume = last_checkpoint(out_dir)
     with warnings.catch_warnings():
         # A frozen stage-1 decoder and teacher encoder are in eval mode on purpose.
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
-        trainer.fit(module, *loaders, ckpt_path=str(resume) if resume else None)
+        # Mid-epoch checkpoints hold the weights after the step they are taken at, which is what resuming wants.
+        warnings.filterwarnings("ignore", message=r".*manual optimization and every_n_train_steps.*")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
     if not trainer.is_global_zero:
         return TrainResult(out_dir, None, None)
     if best.best_model_path:
         _best_weights(module, best.best_model_path)
-    stopped = stopping.reason or ("max_steps" if 0 <= options.max_steps <= trainer.global_step else "max_epochs")
+    stopped = _stop_reason(stopping, trainer) or (
+        "max_steps" if 0 <= options.max_steps <= trainer.global_step else "max_epochs")
     summary = {
         **(describe or {}),
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "resumed_from_step": clock.start_step or None,
-        "best_val_mse": None if best.best_model_score is None else round(float(best.best_model_score), 6),
-        "best_epoch": stopping.best_epoch if stopping.best_epoch >= 0 else None,
+        "monitor": monitor,
+        f"best_{monitor}": None if best.best_model_score is None else round(float(best.best_model_score), 6),
+        "best_epoch": _best_epoch(best),
         "stop_reason": stopped,
         "seconds": round(clock.seconds, 2),
         "final": _final_terms(trainer),
