@@ -4,6 +4,10 @@
   mu/logvar heads) and mirrored decoders, registered in :data:`ARCHITECTURES`
   and built from a :class:`BackboneConfig`.
 * ``blending.py``: :class:`MaskHead` and :func:`warp`, to blend a generated image with a photo.
+* ``conditioning.py``: a condition vector tiled as input planes or appended at a bottleneck.
+* ``unet.py``: :class:`UNet`, image-to-image with skip connections.
+* ``discriminators.py``: :class:`PatchGAN`, :class:`DCGANDiscriminator` (auxiliary classifier or
+  projection conditioning) and the Fader networks' :class:`LatentDiscriminator`.
 """
 
 from facexpr.nn.backbones import (
@@ -11,8 +15,12 @@ from facexpr.nn.backbones import (
     register_architecture,
 )
 from facexpr.nn.blending import MaskHead, warp
+from facexpr.nn.conditioning import concat_planes, inject, tile_planes
+from facexpr.nn.discriminators import DCGANDiscriminator, DiscriminatorOutput, LatentDiscriminator, PatchGAN
+from facexpr.nn.unet import UNet
 
 __all__ = [
-    "ARCHITECTURES", "LOGVAR_LIMIT", "BackboneConfig", "BaseDecoder", "BaseEncoder", "MaskHead", "build_decoder",
-    "build_encoder", "register_architecture", "warp",
+    "ARCHITECTURES", "LOGVAR_LIMIT", "BackboneConfig", "BaseDecoder", "BaseEncoder", "DCGANDiscriminator",
+    "DiscriminatorOutput", "LatentDiscriminator", "MaskHead", "PatchGAN", "UNet", "build_decoder", "build_encoder",
+    "concat_planes", "inject", "register_architecture", "tile_planes", "warp",
 ]
