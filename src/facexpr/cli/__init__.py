@@ -7,7 +7,8 @@ import typer
 from facexpr.cli.common import quiet_libraries
 
 from facexpr.cli import (
-    apply, crossval, demo, evaluate, experiments, latent, openface, prepare, synthetic, train_geometric, train_mr, train_vae,
+    apply, classify, crossval, demo, evaluate, experiments, latent, openface, prepare, synthetic, train, train_geometric,
+    train_mr,
 )
 
 app = typer.Typer(
@@ -17,9 +18,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-train_app = typer.Typer(help="Train a model on a prepared dataset.", no_args_is_help=True)
-train_app.command("vae")(train_vae.train_vae_command)
-train_app.command("neutralizer")(train_vae.train_neutralizer_command)
+train_app = typer.Typer(help="Train a model on a prepared dataset.", no_args_is_help=True, cls=train.MethodGroup)
 train_app.command("mr")(train_mr.train_mr_command)
 train_app.command("geometric")(train_geometric.train_geometric_command)
 
@@ -32,6 +31,7 @@ app.command("benchmark")(evaluate.benchmark_command)
 app.add_typer(train_app, name="train")
 app.command("neutralize")(apply.neutralize_command)
 app.command("synthesize")(apply.synthesize_command)
+app.command("classify")(classify.classify_command)
 app.command("demo")(demo.demo_command)
 app.command("experiments")(experiments.experiments_command)
 app.command("crossval")(crossval.crossval_command)

@@ -9,6 +9,8 @@
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
 * :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
+* :data:`METHODS`, :func:`register_method` (``methods.py``): what ``facexpr train METHOD`` offers, its
+  options generated from each method's config dataclasses.
 * :data:`RECIPES`, :func:`fit_family` (``recipes.py``): each family's default training, which
   ``facexpr benchmark`` times.
 """
@@ -21,15 +23,16 @@ from facexpr.training.data import (
     PairedDataModule,
     SupervisionDataModule,
 )
+from facexpr.training.methods import METHODS, TrainableMethod, register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
-from facexpr.training.neutralizer import NeutralizerMethod, load_stage1, train_neutralizer
+from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE, TrainResult, build_trainer, last_checkpoint, run_training
 from facexpr.training.vae import VAEMethod, train_vae
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [
-    "BETA_SCHEDULES", "RECIPES", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "IncrementalBeta",
+    "BETA_SCHEDULES", "METHODS", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "IncrementalBeta",
     "LabelledDataModule", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
     "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult", "TrainingClock", "TrainingMethod",
     "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "last_checkpoint", "load_stage1",

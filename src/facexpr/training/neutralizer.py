@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightning as L
@@ -21,6 +21,7 @@ from facexpr.models.neutralizer.network import NeutralizerNet
 from facexpr.models.vae.model import VAEModel
 from facexpr.models.vae.network import squared_error
 from facexpr.training.data import DataSource, NShotDataModule
+from facexpr.training.methods import register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
@@ -113,6 +114,29 @@ def load_stage1(path: str | Path) -> VAEModel:
     if not isinstance(model, VAEModel):
         raise BadInputError(Path(path), f"--pretrained needs a stage-1 model (family vae), not {model.family!r}")
     return model
+
+
+@dataclass(frozen=True)
+class Stage1Source:
+    """Where stage 2 starts from.
+
+    Attributes:
+        pretrained: a trained stage-1 (vae) model folder, required by every mode
+            but scratch; the architecture is then the stage-1 model's.
+    """
+
+    pretrained: str | None = None
+
+
+@register_method("neutralizer", config=NeutralizerConfig, start=Stage1Source, options=TrainOptions)
+def train_neutralizer_method(data: Sequence[DataSource], out: str | Path, split: str, config: NeutralizerConfig,
+                             start: Stage1Source, options: TrainOptions) -> TrainResult:
+    """Stage 2: the multi-image neutralizer learns from N-shot groups (with --pretrained, the architecture
+    options come from stage 1).
+
+    :func:`train_neutralizer` with ``config.max_inputs`` photos per group.
+    """
+    return train_neutralizer(data, out, config, start.pretrained, options, shots=config.max_inputs, split=split)
 
 
 def train_neutralizer(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 BETA_SCHEDULES = ("incremental", "fixed")
@@ -59,11 +59,11 @@ class TrainOptions:
     checkpoint_every: int = 0
     max_steps: int = -1
     progress: bool = True
-    verbose: bool = False
+    verbose: bool = field(default=False, metadata={"cli": False})  # facexpr --verbose
     logs: bool = True
     workers: int = 0
-    min_epoch_items: int = 512
-    ema_decay: float = 0.0
+    min_epoch_items: int = field(default=512, metadata={"flag": "--epoch-items"})
+    ema_decay: float = field(default=0.0, metadata={"flag": "--ema"})
 
     def __post_init__(self) -> None:
         """Reject impossible values (ValueError, one line)."""
@@ -85,19 +85,26 @@ class TrainOptions:
 class BetaSchedule:
     """Weight of the KL term in stage 1.
 
-    ``incremental`` (the thesis): beta starts at ``start`` and is multiplied by
-    ``factor`` (capped at ``maximum``) every ``every`` epochs while the
-    training reconstruction MSE (per pixel) is under ``threshold``.
-    ``fixed``: beta is ``fixed`` throughout.
+    Attributes:
+        schedule: ``incremental`` (the thesis): beta starts at ``start`` and is
+            multiplied by ``factor`` (capped at ``maximum``) every ``every``
+            epochs while the training reconstruction MSE (per pixel) is under
+            ``threshold``; ``fixed``: beta is ``fixed`` throughout.
+        start: incremental: the first beta.
+        factor: incremental: what beta is multiplied by.
+        every: incremental: epochs between raises.
+        threshold: incremental: raise beta only while the training MSE is under this.
+        maximum: incremental: the largest beta.
+        fixed: fixed: beta throughout.
     """
 
-    schedule: str = "incremental"
-    start: float = 0.001
-    factor: float = 10.0
-    every: int = 5
-    threshold: float = 0.02
-    maximum: float = 1.0
-    fixed: float = 2.0
+    schedule: str = field(default="incremental", metadata={"flag": "--beta"})
+    start: float = field(default=0.001, metadata={"flag": "--beta-start"})
+    factor: float = field(default=10.0, metadata={"flag": "--beta-factor"})
+    every: int = field(default=5, metadata={"flag": "--beta-every"})
+    threshold: float = field(default=0.02, metadata={"flag": "--beta-threshold"})
+    maximum: float = field(default=1.0, metadata={"flag": "--beta-max"})
+    fixed: float = field(default=2.0, metadata={"flag": "--beta-fixed"})
 
     def __post_init__(self) -> None:
         """Reject unknown schedules and impossible values (ValueError, one line)."""

@@ -14,6 +14,7 @@ from facexpr.models.vae.model import VAEModel
 from facexpr.models.vae.network import BetaVAE, kl_divergence, squared_error
 from facexpr.training.callbacks import IncrementalBeta
 from facexpr.training.data import DataSource, NeutralDataModule
+from facexpr.training.methods import register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.options import BetaSchedule, TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
@@ -50,6 +51,7 @@ class VAEMethod(TrainingMethod):
         return VAEModel(self.net.config, network)
 
 
+@register_method("vae", config=VAEConfig, beta=BetaSchedule, options=TrainOptions)
 def train_vae(
     data: DataSource | Sequence[DataSource],
     out: str | Path,
@@ -59,8 +61,10 @@ def train_vae(
     split: str = "train",
     callbacks: tuple[Callback, ...] = (),
 ) -> TrainResult:
-    """Train stage 1 on every neutral crop of ``split`` of one or several prepared folders (validated on
-    their ``val`` splits) into the folder ``out``.
+    """Stage 1: a beta-VAE learns the neutral faces of one or several prepared folders (validated on their
+    val splits).
+
+    It trains on every neutral crop of ``split`` into the folder ``out``.
 
     ``config`` defaults to the CPU preset; its ``channels`` follows the data.
     Rerunning with the same ``out`` after an interruption resumes. See

@@ -21,7 +21,8 @@ class NeutralizerConfig:
         vae: encoder/decoder architecture, size and latent dimension (a stage-1
             model's config in the pretrained modes).
         mode: ``scratch``; ``scratch-reg`` (plus the latent regularizer);
-            ``frozen`` (the stage-1 decoder attached and frozen); ``frozen-reg``.
+            ``frozen`` (the stage-1 decoder attached and frozen); ``frozen-reg``
+            (default: the thesis' model; the pretrained modes need a stage-1 model).
         reg_lambda: weight of the regularizer ``|V_T - V_R|_1`` (V_T: the stage-1
             mean encoding of the true neutral face; V_R: the neutralizer's latent).
         pooling: how the N photos' encoder features are combined before the
@@ -45,21 +46,21 @@ class NeutralizerConfig:
             squared error; it keeps the mask from trading the photos' structure
             for the decoder's blur where that lowers the squared error only
             (0: squared error only, the thesis' loss).
-        max_inputs: photos per subject the model is meant for (it accepts any N).
+        max_inputs: photos per subject the model is meant for and trained with (it accepts any N).
         init_encoder: in the pretrained modes, start the shared encoder from
             the stage-1 encoder (its latent head included) rather than at random.
     """
 
     vae: VAEConfig = field(default_factory=VAEConfig)
-    mode: str = "scratch"
-    reg_lambda: float = 0.1
+    mode: str = "frozen-reg"
+    reg_lambda: float = field(default=0.1, metadata={"flag": "--lambda"})
     pooling: str = "mean"
     blend: bool = True
     head: str = "flow"
-    mask_width: int = 16
+    mask_width: int = field(default=16, metadata={"flag": "--head-width"})
     mask_penalty: float = 1e-3
     ssim_weight: float = 0.0
-    max_inputs: int = 7
+    max_inputs: int = field(default=7, metadata={"flag": "--shots"})
     init_encoder: bool = True
 
     def __post_init__(self) -> None:

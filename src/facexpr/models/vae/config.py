@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from facexpr.nn.backbones import ARCHITECTURES
@@ -30,12 +30,13 @@ class VAEConfig:
         latent_dim: latent dimension (64 in the thesis).
         width: multiplier of every published channel count and fully connected width.
         dropout: dropout probability in the fully connected layers.
-        preset: the preset the defaults came from (informational).
+        preset: the preset the other fields' defaults come from: cpu (64 px, 1/8 widths) or paper (128 px,
+            published widths; for GPUs).
     """
 
     arch: str = "resnet"
     size: int = 64
-    channels: int = 3
+    channels: int = field(default=3, metadata={"cli": False})  # follows the data
     latent_dim: int = 64
     width: float = 0.125
     dropout: float = 0.2
