@@ -13,8 +13,9 @@ from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.records import read_manifest, write_manifest
 from facexpr.data.synthetic import generate_dataset
-from facexpr.evaluation import compare, evaluate, evaluation_items
-from facexpr.models import IdentityModel, MeanFaceModel, load_model
+from facexpr.evaluation import compare, evaluate, evaluation_items, resolve_model
+from facexpr.io import to_uint8, write_image_atomic
+from facexpr.models import IdentityModel, MeanFaceModel, SubjectHeldOutModel, load_model
 
 METRIC_KEYS = {"psnr", "ssim", "mse", "mse_255", "sharpness", "id_distance", "id_same_rate", "id_rank1",
                "landmark_error", "p_neutral", "expression_top1"}
@@ -85,12 +86,43 @@ def test_mean_face_leaves_the_subject_out_on_a_held_out_set(synthetic_prepared, 
     assert model.loso and len(model.subject_keys) == 9
     key = model.subject_keys[0]
     others = torch.stack([m for k, m in zip(model.subject_keys, model.subject_means) if k != key]).mean(0)
-    predicted = model.predict(torch.zeros(1, 1, 3, 64, 64), [key])[0]
+    predicted = model.predict_leaving_out(torch.zeros(1, 1, 3, 64, 64), [key])[0]
     assert torch.allclose(predicted, others, atol=1e-6)
     assert not torch.allclose(predicted, model.subject_means.mean(0), atol=1e-4)
     model.save(tmp_path / "mean")
     again = load_model(tmp_path / "mean")
-    assert torch.equal(again.predict(torch.zeros(1, 1, 3, 64, 64), [key]), model.predict(torch.zeros(1, 1, 3, 64, 64), [key]))
+    assert isinstance(again, SubjectHeldOutModel) and again.loso
+    assert torch.equal(again.predict_leaving_out(torch.zeros(1, 1, 3, 64, 64), [key]),
+                       model.predict_leaving_out(torch.zeros(1, 1, 3, 64, 64), [key]))
+
+
+def _two_people(tmp_path) -> PreparedDataset:
+    """A held-out set (no training split) of two people with very different faces: one black, one white."""
+    from facexpr.data.records import FaceRecord
+
+    for subject, value in (("dark", 0), ("light", 255)):
+        for expression in ("neutral", "happy"):
+            write_image_atomic(tmp_path / "crops" / f"{subject}_{expression}.png", np.full((16, 16, 3), value, np.uint8))
+    records = [FaceRecord(f"crops/{s}_{e}.png", s, e, split="test") for s in ("dark", "light") for e in ("neutral", "happy")]
+    write_manifest(tmp_path / "manifest.csv", records)
+    return PreparedDataset(tmp_path)
+
+
+def test_mean_neutral_evaluated_on_a_held_out_set_never_uses_the_items_own_person(tmp_path):
+    """Fitted on two very different people of the set it is scored on, mean-neutral gives each person the
+    other's face, never the mean of both (which holds the person's own) nor their own; predict alone has
+    nobody to leave out and gives the mean."""
+    from facexpr.evaluation.evaluate import run_model
+
+    prepared = _two_people(tmp_path)
+    model = resolve_model("mean-neutral", prepared, "test")
+    assert model.loso
+    items = evaluation_items(prepared.select("test"))
+    outputs, _ = run_model(model, prepared, items)
+    for item, output in zip(items, outputs):
+        own = 0 if item.target.subject == "dark" else 255
+        assert np.all(output == 255 - own), item.name
+    assert np.all(np.abs(to_uint8(model.predict(torch.zeros(1, 1, 3, 16, 16))).astype(int) - 128) <= 1)
 
 
 def test_compare_reports_every_model_on_the_same_items(synthetic_prepared, tmp_path):
@@ -126,7 +158,7 @@ def test_a_model_smaller_than_the_crops_is_evaluated_beside_baselines_at_its_siz
 class _MeanOfPhotos(IdentityModel):
     """Returns the mean of its input photos: an output that depends on how many photos an item gets."""
 
-    def predict(self, inputs, subjects=None):
+    def predict(self, inputs, target=None, strength=1.0):
         return inputs.mean(dim=1)
 
 

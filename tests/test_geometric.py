@@ -227,8 +227,8 @@ def test_strength_zero_returns_the_input_and_targets_change_the_output(fitted, s
     torch.testing.assert_close(half["goal"] - found, 0.5 * (happy["goal"] - found), atol=1e-3, rtol=0)
     assert (happy["goal"] - found).norm(dim=-1).max() > 2  # the mouth corners move by pixels
     assert (happy["output"] - neutral[:, 0]).abs().mean() > (half["output"] - neutral[:, 0]).abs().mean() > 0.002
-    assert fitted.for_target("surprise", 0.5).target_expression == "surprise"
-    with pytest.raises(ValueError, match="knows no 'angry'"):
+    assert fitted.for_target("surprise").target_expression == "surprise"
+    with pytest.raises(ValueError, match=r"cannot produce 'angry' \(it knows: neutral, happy, sad, surprise\)"):
         fitted.predict(neutral, target="angry")
 
 
@@ -282,6 +282,15 @@ def test_shipped_model_is_small_and_neutralizes_a_photo_with_no_model_option(tmp
     assert (tmp_path / "syn" / "1_happy.png").is_file()
 
 
+def test_to_cpu_round_trips_and_outputs_follow_the_inputs():
+    """The geometric model computes on the CPU (dlib, OpenCV); ``to`` records the device and keeps its default."""
+    model = default_model()
+    blank = torch.full((1, 1, 3, 128, 128), 0.5)
+    assert model.to("cpu") is model and model.device == torch.device("cpu")
+    assert model.predict(blank.to(model.device)).device == model.device
+    assert model.for_target("happy").device == model.device
+
+
 def test_train_geometric_command_and_one_line_errors(synthetic, tmp_path):
     out = tmp_path / "model"
     result = runner.invoke(app, ["train", "geometric", "--data", str(synthetic), "--out", str(out), "--alpha", "0.01"])
@@ -299,19 +308,27 @@ def test_train_geometric_command_and_one_line_errors(synthetic, tmp_path):
 
 
 def test_models_that_cannot_do_what_is_asked_are_refused_in_one_line(synthetic, tmp_path):
-    """A one-expression model of another family: no --strength to dial, no other --target, not the other task."""
+    """One-expression models of other families: masked regression dials --strength (a straight line from the
+    input) but does not synthesize; a VAE has no strength to dial."""
     from facexpr.models.masked_regression import MaskedRegression
+    from facexpr.models.vae import VAEConfig, VAEModel
 
     MaskedRegression.fit(PreparedDataset(synthetic), "train", "happy", "neutral").save(tmp_path / "mr")
+    VAEModel(VAEConfig.from_preset("cpu", size=32, width=0.0625)).save(tmp_path / "vae")
     photo = next((synthetic / "crops").rglob("*.png"))
-    for command, extra, message in (
-        ("neutralize", ["--strength", "0.5"], "has no strength to dial"),
-        ("synthesize", [], "is a neutralize model"),
+    for command, model, extra, message in (
+        ("neutralize", "vae", ["--strength", "0.5"], "produces neutral at full strength only, not at strength 0.5"),
+        ("synthesize", "mr", [], "is a neutralize model"),
+        ("synthesize", "mr", ["--target", "happy"], "is a neutralize model"),
     ):
-        result = runner.invoke(app, [command, str(photo), "--model", str(tmp_path / "mr"), *extra,
+        result = runner.invoke(app, [command, str(photo), "--model", str(tmp_path / model), *extra,
                                      "--out", str(tmp_path / command)])
         assert result.exit_code == 2 and message in result.output, result.output
         assert result.output.strip().count("\n") == 0 and not (tmp_path / command).exists()
+    result = runner.invoke(app, ["neutralize", str(photo), "--model", str(tmp_path / "mr"), "--strength", "0.5",
+                                 "--out", str(tmp_path / "half")])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "half").glob("*_neutral.png"))) == 1
 
 
 # ----------------------------------------------------------------------------- real faces

@@ -179,4 +179,19 @@ def test_sample_bad_input_is_one_line(model_dirs, prepared, tmp_path, extra, mes
 
 def test_only_stage1_models_sample_the_prior(model_dirs, tmp_path):
     result = runner.invoke(app, ["sample", "-m", str(model_dirs["neutralizer"]), "-o", str(tmp_path / "x.png")])
-    assert result.exit_code == 2 and "no prior to sample" in result.output
+    assert result.exit_code == 2 and "cannot sample faces" in result.output and "(family neutralizer)" in result.output
+
+
+def test_latent_capabilities_are_protocols(model_dirs, tmp_path):
+    """vae samples and encodes, the neutralizer only encodes, a baseline neither: one line naming the family."""
+    from facexpr.models import IdentityModel, LatentModel, SamplingModel, load_model
+
+    vae, neutralizer = load_model(model_dirs["vae"]), load_model(model_dirs["neutralizer"])
+    assert isinstance(vae, SamplingModel) and isinstance(neutralizer, LatentModel)
+    assert not isinstance(neutralizer, SamplingModel)
+    identity = IdentityModel(SIZE, 3).save(tmp_path / "identity")
+    with pytest.raises(ValueError, match=r"^this model cannot encode faces to a latent space \(family identity\)$"):
+        LatentSpace(load_model(identity))
+    result = runner.invoke(app, ["tsne", "-m", str(identity), "-d", ".", "-o", str(tmp_path / "map.png")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{identity}: this model cannot encode faces to a latent space (family identity)" in " ".join(result.output.split())

@@ -66,9 +66,12 @@ def apply_to_photos(
     paste: bool = False,
     together: bool | None = None,
     progress: Progress | None = None,
+    strength: float = 1.0,
 ) -> AppliedPhotos:
     """Run ``model`` on raw photos and write ``OUT/<stem>_<target>.png`` (aligned crops at the model's size;
-    stems that repeat are prefixed by their folders, see :func:`output_stems`).
+    stems that repeat are prefixed by their folders, see :func:`output_stems`), ``target`` being the model's
+    default expression (a :class:`~facexpr.models.ConditionalModel` is set to another with ``for_target``),
+    produced at ``strength``.
 
     ``together`` (default: when the model takes several inputs) treats all
     photos as one person: one output ``OUT/<target>.png`` from all of them.
@@ -81,10 +84,12 @@ def apply_to_photos(
 
     Raises:
         BadInputError: no photo given, or no usable face in any of them.
+        ValueError: a strength the model cannot dial (checked before any photo is read).
     """
     if not photos:
         raise BadInputError(Path(out_dir), "no photo given")
     out_dir = Path(out_dir)
+    target = model.check_request(None, strength)
     together = model.max_inputs > 1 if together is None else together
     pipeline = FacePipeline(size=model.size, grey=model.channels == 1)
     result = AppliedPhotos()
@@ -99,17 +104,16 @@ def apply_to_photos(
             progress(done, len(photos), photo.name)
     if not usable:
         raise BadInputError(Path(photos[0]), "no usable face in any photo: " + "; ".join(result.skipped))
-    target = model.target_expression
     groups = [usable] if together else [[one] for one in usable]
     for group in groups:
-        inputs = from_uint8([face.image for _, _, face in group]).unsqueeze(0)
+        inputs = from_uint8([face.image for _, _, face in group]).unsqueeze(0).to(model.device)
         warps = None
         with torch.no_grad():
             if paste and isinstance(model, WarpingModel):  # one run gives the crop and what to paste
-                predicted, grids, correction = model.warp_fields(inputs)
-                warps = (grids[0].numpy(), correction[0].permute(1, 2, 0).numpy())
+                predicted, grids, correction = model.warp_fields(inputs, target, strength)
+                warps = (grids[0].cpu().numpy(), correction[0].permute(1, 2, 0).cpu().numpy())
             else:
-                predicted = model.predict(inputs)
+                predicted = model.predict(inputs, target, strength)
         output = to_uint8(predicted[0])
         name = target if together else f"{group[0][0]}_{target}"
         path = out_dir / f"{name}.png"

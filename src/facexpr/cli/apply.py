@@ -20,7 +20,8 @@ STRENGTH = typer.Option(1.0, "--strength", "-s", min=0.0, max=3.0,
 
 
 def resolve_for_task(model_dir: Optional[Path], task: str, target: Optional[str], strength: float):
-    """The model to apply: the folder's (or the shipped one), set to ``target`` at ``strength`` where it can be.
+    """The model to apply: the folder's (or the shipped one), set to ``target`` where it can be, after checking
+    that it produces it at ``strength``.
 
     Raises:
         BadInputError: a model of the other task, an expression it cannot produce, or a strength it cannot dial.
@@ -30,20 +31,18 @@ def resolve_for_task(model_dir: Optional[Path], task: str, target: Optional[str]
 
     model = default_model() if model_dir is None else load_model(model_dir)
     where = model_dir or Path("shipped model")
-    if isinstance(model, ConditionalModel):
-        expressions = [e for e in model.target_expressions if (e == "neutral") == (task == "neutralize")]
-        chosen = "neutral" if task == "neutralize" else target or (expressions[0] if expressions else "")
-        if chosen not in expressions:
-            raise BadInputError(where, f"{model.name} cannot {task} to {chosen!r} (it knows: "
-                                       f"{', '.join(model.target_expressions)})")
-        return model.for_target(chosen, strength)
-    if strength != 1.0:
-        raise BadInputError(where, f"{model.name} has no strength to dial; leave out --strength")
-    if model.task != task:
+    expressions = [e for e in model.target_expressions if (e == "neutral") == (task == "neutralize")]
+    if not expressions:
         raise BadInputError(where, f"{model.name} is a {model.task} model; use facexpr {model.task}")
-    if target is not None and target != model.target_expression:
-        raise BadInputError(where, f"{model.name} only produces {model.target_expression!r}, not {target!r}")
-    return model
+    chosen = "neutral" if task == "neutralize" else target or expressions[0]
+    if chosen not in expressions:
+        raise BadInputError(where, f"{model.name} cannot {task} to {chosen!r} (it knows: "
+                                   f"{', '.join(model.target_expressions)})")
+    try:
+        model.check_request(chosen, strength)
+    except ValueError as error:
+        raise BadInputError(where, f"{error}; leave out --strength") from None
+    return model.for_target(chosen) if isinstance(model, ConditionalModel) else model
 
 
 def _run(model_dir: Optional[Path], photos: List[Path], out: Path, paste: bool, together: Optional[bool], task: str,
@@ -54,7 +53,8 @@ def _run(model_dir: Optional[Path], photos: List[Path], out: Path, paste: bool, 
 
     model = resolve_for_task(model_dir, task, normalize_expression(target) if target else None, strength)
     with progress_bar(task) as progress:
-        result = apply_to_photos(model, photos, out, paste=paste, together=together, progress=progress)
+        result = apply_to_photos(model, photos, out, paste=paste, together=together, progress=progress,
+                                 strength=strength)
     for reason in result.skipped:
         console.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
     written = len(result.outputs) + len(result.pasted)

@@ -56,7 +56,7 @@ def sample_command(
     import torch
 
     from facexpr.io import write_image_atomic
-    from facexpr.models.vae import VAEModel
+    from facexpr.models.base import SamplingModel
     from facexpr.models.vae.latent import grid, load_face, pick_records, sample_from_noise, sample_prior, to_uint8
     from facexpr.viz import contact_sheet
 
@@ -80,8 +80,9 @@ def sample_command(
         columns = ["A", *(f"{t / (steps - 1):.2f}" for t in range(steps)), "B"]
         sheet = contact_sheet([[ends[0], *to_uint8(line), ends[1]]], column_labels=columns, cell_size=cell)
     else:
-        if not isinstance(space.model, VAEModel):
-            raise BadInputError(model, f"{space.model.name} has no prior to sample; use a stage-1 vae model")
+        if not isinstance(space.model, SamplingModel):
+            raise BadInputError(model, f"this model cannot sample faces: its latent space has no prior "
+                                       f"(family {space.model.family}); use a stage-1 vae model")
         faces = (sample_from_noise if from_noise else sample_prior)(space.model, n, seed)
         sheet = grid(faces, cell_size=cell)
     write_image_atomic(out, sheet)

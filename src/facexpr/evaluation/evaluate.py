@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from facexpr.data.pairing import PreparedDataset
-from facexpr.evaluation.items import EvalItem, evaluation_items
+from facexpr.evaluation.items import EvalItem, evaluation_items, predict_held_out
 from facexpr.evaluation.report import write_report
 from facexpr.evaluation.scoring import METRICS, Judges, Scorer
 from facexpr.evaluation.stability import neutral_stability
@@ -83,7 +83,9 @@ def run_model(
 
     Each item gets up to ``model.max_inputs`` of its photos. Items are batched
     with others that give the same number of photos, so an item's output never
-    depends on the batch size or on which people share its batch.
+    depends on the batch size or on which people share its batch. A model fitted
+    on the held-out people themselves leaves each item's person out
+    (:func:`~facexpr.evaluation.items.predict_held_out`).
     """
     outputs: dict[int, np.ndarray] = {}
     seconds = 0.0
@@ -97,8 +99,7 @@ def run_model(
             batch = [items[i] for i in chosen]
             inputs = torch.stack([_load(prepared, item.inputs[:shots], model.size, model.channels) for item in batch])
             began = time.perf_counter()
-            with torch.no_grad():
-                predicted = model.predict(inputs, [item.key for item in batch])
+            predicted = predict_held_out(model, inputs, [item.key for item in batch])
             seconds += time.perf_counter() - began
             outputs.update(zip(chosen, to_uint8(predicted)))
             done += len(chosen)

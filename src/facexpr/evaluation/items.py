@@ -1,13 +1,17 @@
-"""What is evaluated: items of expressive photo(s) -> the subject's true target face."""
+"""What is evaluated: items of expressive photo(s) -> the subject's true target face, and a model run on them."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Sequence
+
+import torch
 
 from facexpr.data.pairing import expression_pairs
 from facexpr.data.records import FaceRecord
+from facexpr.models import FaceModel, SubjectHeldOutModel
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,18 @@ def evaluation_items(
         EvalItem(_slug(f"{key[0]}_{key[1]}_{len(inputs[:shots])}shot"), tuple(inputs[:shots]), targets[key])
         for key, inputs in sorted(grouped.items())
     ]
+
+
+@torch.no_grad()
+def predict_held_out(model: FaceModel, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]]) -> torch.Tensor:
+    """The model's outputs (B, C, H, W), on the CPU, for items (B, N, C, H, W) of the people ``subjects``.
+
+    A model that must not use an item's own person
+    (:class:`~facexpr.models.base.SubjectHeldOutModel`: the mean-face baseline
+    fitted on the held-out set itself) is told who each item is; every other
+    model simply predicts. Inputs go to the model's device.
+    """
+    inputs = inputs.to(model.device)
+    if isinstance(model, SubjectHeldOutModel):
+        return model.predict_leaving_out(inputs, subjects).cpu()
+    return model.predict(inputs).cpu()

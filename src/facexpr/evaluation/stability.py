@@ -17,6 +17,7 @@ import torch
 
 from facexpr import metrics
 from facexpr.data.pairing import PreparedDataset, neutral_reference
+from facexpr.evaluation.items import predict_held_out
 from facexpr.evaluation.scoring import Judges
 from facexpr.io import to_uint8
 from facexpr.judges.expression import EXPRESSION_CLASSES
@@ -47,8 +48,7 @@ def neutral_stability(
         crops = resize_to(torch.stack([prepared.load(r) for r in chunk]), model.size)
         if crops.shape[1] != model.channels:
             crops = crops.mean(1, keepdim=True) if model.channels == 1 else crops.expand(-1, 3, -1, -1)
-        with torch.no_grad():
-            predicted = model.predict(crops.unsqueeze(1), [r.key() for r in chunk])
+        predicted = predict_held_out(model, crops.unsqueeze(1), [r.key() for r in chunk])
         inputs.append(to_uint8(crops))
         outputs.append(to_uint8(predicted))
     before, after = np.concatenate(inputs), np.concatenate(outputs)

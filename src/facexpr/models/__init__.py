@@ -1,7 +1,8 @@
 """facexpr's models, one package per method, all behind :class:`facexpr.models.base.FaceModel`."""
 
 from facexpr.models.base import (
-    MODEL_FAMILIES, ConditionalModel, FaceModel, WarpingModel, load_model, register_model,
+    MODEL_FAMILIES, Classifier, ConditionalModel, FaceModel, LatentModel, SamplingModel, SubjectHeldOutModel,
+    WarpingModel, load_model, register_model,
 )
 from facexpr.models.baselines import IdentityModel, MeanFaceModel
 
@@ -10,4 +11,7 @@ from facexpr.models import neutralizer, vae  # noqa: E402,F401  isort: skip
 from facexpr.models import masked_regression  # noqa: E402,F401  isort: skip
 from facexpr.models import geometric  # noqa: E402,F401  isort: skip
 
-__all__ = ["MODEL_FAMILIES", "ConditionalModel", "FaceModel", "IdentityModel", "MeanFaceModel", "WarpingModel", "load_model", "register_model"]
+__all__ = [
+    "MODEL_FAMILIES", "Classifier", "ConditionalModel", "FaceModel", "IdentityModel", "LatentModel", "MeanFaceModel",
+    "SamplingModel", "SubjectHeldOutModel", "WarpingModel", "load_model", "register_model",
+]

@@ -5,9 +5,13 @@
 * ``mean-neutral`` returns the average neutral face: the failure of a model that
   forgets who it is looking at. It averages the training split's neutral crops,
   or, for a held-out set without a training split, every *other* subject's
-  neutral crops (leave one subject out), so the subject's own face never leaks
-  into its prediction. ``mean-happy`` etc. are the same baseline for synthesis
-  models (the mean face of the target expression).
+  neutral crops (leave one subject out: evaluation calls
+  :meth:`MeanFaceModel.predict_leaving_out` with each item's subject), so the
+  subject's own face never leaks into its prediction. ``mean-happy`` etc. are
+  the same baseline for synthesis models (the mean face of the target expression).
+
+Neither can dial a strength of its own: both go in a straight line from the
+input photo (0) to their output (1), :func:`~facexpr.models.base.dial_strength`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 
 from facexpr.data.pairing import PreparedDataset, reference_records
 from facexpr.io import BadInputError
-from facexpr.models.base import FaceModel, register_model, resize_to
+from facexpr.models.base import FaceModel, dial_strength, register_model, resize_to
 
 
 @register_model
@@ -38,8 +42,9 @@ class IdentityModel(FaceModel):
         first = prepared.load(prepared.records[0])
         return cls(size or first.shape[-1], first.shape[0], None, "neutral")
 
-    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
-        """The first of each item's input crops."""
+    def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
+        """The first of each item's input crops (at every strength: the line from the input to itself)."""
+        self.check_request(target, strength)
         return inputs[:, 0].clone()
 
     @classmethod
@@ -53,8 +58,9 @@ class MeanFaceModel(FaceModel):
     """Returns the mean face of the target expression, leaving the item's own subject out when asked to.
 
     Holds one reference crop per subject (``subject_means``, S x C x H x W)
-    and ``loso``: when true, an item's prediction averages every subject but
-    its own; when false, all subjects.
+    and ``loso``: when true (fitted on the held-out set itself),
+    :meth:`predict_leaving_out` averages every subject but the item's own;
+    when false, all subjects, as :meth:`predict` always does.
     """
 
     family = "mean-face"
@@ -101,11 +107,24 @@ class MeanFaceModel(FaceModel):
         means = torch.stack([prepared.load(references[k]) for k in keys])
         return cls(means if size is None else resize_to(means, size), keys, loso, expression)
 
-    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
-        """The mean face (without the item's own subject when ``loso``)."""
+    def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
+        """The mean face of every subject it holds, for each item (``strength`` goes from the first input to it)."""
+        self.check_request(target, strength)
+        mean = self.subject_means.mean(0).expand(inputs.shape[0], -1, -1, -1).clone()
+        return dial_strength(inputs[:, 0], mean, strength)
+
+    def predict_leaving_out(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]]) -> torch.Tensor:
+        """The mean face without each item's own subject (``subjects``: its (source, subject)) when ``loso``;
+        the mean of all when not, or when the subject is unknown or the only one.
+
+        Raises:
+            ValueError: not one subject per item.
+        """
+        if len(subjects) != inputs.shape[0]:
+            raise ValueError(f"{len(subjects)} subject(s) for {inputs.shape[0]} item(s)")
         total = self.subject_means.sum(0)
         count = len(self.subject_keys)
-        if not self.loso or subjects is None:
+        if not self.loso:
             return (total / count).expand(inputs.shape[0], -1, -1, -1).clone()
         index = {k: i for i, k in enumerate(self.subject_keys)}
         outputs = []
@@ -124,6 +143,10 @@ class MeanFaceModel(FaceModel):
     def tensors(self) -> dict[str, torch.Tensor]:
         """The per-subject reference crops."""
         return {"subject_means": self.subject_means}
+
+    def _move_tensors(self, device: torch.device) -> None:
+        """Move the per-subject reference crops."""
+        self.subject_means = self.subject_means.to(device)
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "MeanFaceModel":

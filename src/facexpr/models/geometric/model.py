@@ -16,6 +16,9 @@ corrects what the warp cannot do inside the face.
   the input may itself be expressive.
 * ``strength`` interpolates (and beyond 1, extrapolates) the shapes and scales
   the appearance correction: 0 returns the input.
+* Landmarks (dlib) and blurs (OpenCV) run on the CPU, so the model computes
+  there whatever :meth:`GeometricModel.to` says: it takes inputs on its
+  device and returns outputs there.
 * Several photos of one person: each photo's predicted target shape is
   averaged into one consensus shape, every photo is warped onto it and the
   warped photos are merged pixel by pixel, each pixel mostly from the photo
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -121,7 +124,6 @@ class GeometricModel(FaceModel):
         appearance: expression -> appearance step (may be empty: warp only).
         options: how it was fitted (kept in the config).
         target_expression: what :meth:`predict` produces by default.
-        strength: default strength.
         training: a summary of the fit (data, pairs, skipped crops), kept in the config.
         max_inputs: photos per person that evaluation feeds it together (any number works in predict).
     """
@@ -136,7 +138,6 @@ class GeometricModel(FaceModel):
         appearance: dict[str, Appearance] | None = None,
         options: GeometricOptions | None = None,
         target_expression: str = "neutral",
-        strength: float = 1.0,
         training: dict[str, Any] | None = None,
         max_inputs: int = 1,
     ):
@@ -149,7 +150,6 @@ class GeometricModel(FaceModel):
         self.shape_maps = shape_maps
         self.appearance = appearance or {}
         self.options = options or GeometricOptions()
-        self.strength = float(strength)
         self.training = dict(training or {})
 
     @property
@@ -157,28 +157,28 @@ class GeometricModel(FaceModel):
         """Every expression this model can produce, neutral first."""
         return ("neutral", *sorted(set(self.shape_maps) - {"neutral"}))
 
-    def for_target(self, target: str, strength: float = 1.0) -> "GeometricModel":
-        """The same model producing ``target`` at ``strength`` by default (for evaluate and the CLI).
+    def for_target(self, target: str) -> "GeometricModel":
+        """The same model producing ``target`` by default (for evaluate and ``facexpr synthesize``).
 
         Raises:
             ValueError: an expression the model was not trained for.
         """
         return GeometricModel(self.size, self.channels, self.shape_maps, self.appearance, self.options,
-                              target, strength, self.training, self.max_inputs)
+                              self.check_request(target), self.training, self.max_inputs).to(self.device)
 
     # ------------------------------------------------------------------ shapes
 
-    def target_shapes(self, shapes: torch.Tensor, target: str | None = None, strength: float | None = None) -> torch.Tensor:
+    def target_shapes(self, shapes: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
         """Crop-unit shapes (B, 68, 2) moved to ``target`` (default: the model's) at ``strength``.
 
         The full target shape (strength 1) of an expression other than neutral
         is the ``neutral -> target`` map applied to the predicted neutral shape;
         strength interpolates between the input shape (0) and it.
+
+        Raises:
+            ValueError: an expression the model was not trained for.
         """
-        target = normalize_expression(target or self.target_expression)
-        strength = self.strength if strength is None else float(strength)
-        if target not in self.shape_maps:
-            raise ValueError(f"{self.family} model knows no {target!r} (known: {', '.join(self.target_expressions)})")
+        target = self.check_request(target, strength)
         goal = self.shape_maps["neutral"](shapes)
         if target != "neutral":
             goal = self.shape_maps[target](goal)
@@ -194,7 +194,7 @@ class GeometricModel(FaceModel):
         landmarks cannot be used scores 0. Used to pick the neutral frame of a clip
         (``facexpr prepare clip.mp4``) and to filter datasets.
         """
-        crops = crops.float()
+        crops = crops.float().cpu()
         if crops.shape[1] != self.channels:
             crops = crops.mean(1, keepdim=True) if self.channels == 1 else crops.expand(-1, 3, -1, -1)
         shapes = to_crop_units(find_landmarks(crops), crops.shape[-1])
@@ -208,27 +208,26 @@ class GeometricModel(FaceModel):
     def predict(
         self,
         inputs: torch.Tensor,
-        subjects: Sequence[tuple[str, str]] | None = None,
         target: str | None = None,
-        strength: float | None = None,
+        strength: float = 1.0,
         landmarks: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Map (B, N, C, S, S) crops to (B, C, S, S): the person with ``target`` at ``strength``.
+        """Map (B, N, C, S, S) crops to (B, C, S, S) on their device: the person with ``target`` at ``strength``.
 
         ``landmarks`` (B, N, 68, 2) in pixels skips the landmark search (the
         crops' own, e.g. from ``facexpr prepare``).
         """
-        return self.explain(inputs, target, strength, landmarks)["output"]
+        return self.explain(inputs, target, strength, landmarks)["output"].to(inputs.device)
 
     @torch.no_grad()
     def explain(
         self,
         inputs: torch.Tensor,
         target: str | None = None,
-        strength: float | None = None,
+        strength: float = 1.0,
         landmarks: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """:meth:`predict` with its intermediate results, for reports and tests.
+        """:meth:`predict` with its intermediate results (on the CPU), for reports and tests.
 
         Returns ``output`` (B, C, S, S), ``landmarks`` (B, N, 68, 2) found on the
         inputs and ``goal`` (B, 68, 2) the predicted target landmarks (pixels),
@@ -242,11 +241,12 @@ class GeometricModel(FaceModel):
         batch, shots, channels, size = inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[-1]
         if channels != self.channels or inputs.shape[-2] != size:
             raise ValueError(f"{self.name} expects {self.channels}-channel square crops, got {tuple(inputs.shape[2:])}")
-        flat = inputs.reshape(batch * shots, channels, size, size).float()
-        found = find_landmarks(flat) if landmarks is None else landmarks.reshape(batch * shots, POINTS, 2).float()
+        chosen = self.check_request(target, strength)
+        flat = inputs.reshape(batch * shots, channels, size, size).float().cpu()
+        found = find_landmarks(flat) if landmarks is None else landmarks.reshape(batch * shots, POINTS, 2).float().cpu()
         shapes = to_crop_units(found, size)
         plausible = torch.tensor([r is None for r in unusable_reasons(flat, shapes)]).reshape(batch, shots)
-        goal_units = self.target_shapes(shapes, target, strength).reshape(batch, shots, POINTS, 2)
+        goal_units = self.target_shapes(shapes, chosen, strength).reshape(batch, shots, POINTS, 2)
         weights = plausible.float().unsqueeze(-1).unsqueeze(-1)
         consensus = (goal_units * weights).sum(1) / weights.sum(1).clamp_min(1.0)
         usable = plausible.any(dim=1)
@@ -260,30 +260,30 @@ class GeometricModel(FaceModel):
         confidence = merge_weights(travel * (128.0 / size), plausible)
         merged = (warped * confidence.unsqueeze(2)).sum(1)
         moved = (travel * confidence).sum(1)
-        chosen = normalize_expression(target or self.target_expression)
         step = self.appearance.get(chosen)
-        amount = self.strength if strength is None else float(strength)
-        output = step(merged, goal, amount) if step is not None else merged
+        output = step(merged, goal, float(strength)) if step is not None else merged
         output = torch.where(usable[:, None, None, None], output, flat.reshape(batch, shots, channels, size, size)[:, 0])
         return {"output": output.clamp(0, 1), "landmarks": found.reshape(batch, shots, POINTS, 2), "goal": goal,
                 "grid": grid.reshape(batch, shots, size, size, 2), "warped": merged, "travel": moved,
                 "plausible": plausible}
 
-    def warp_fields(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The outputs (B, C, S, S), each photo's warp (B, N, S, S, 2) and the correction after it (B, C, S, S):
-        what ``--paste`` applies to the full-resolution photo (:func:`facexpr.faces.paste_warp`)."""
-        explained = self.explain(inputs)
+    def warp_fields(
+        self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The outputs (B, C, S, S), each photo's warp (B, N, S, S, 2) and the correction after it (B, C, S, S)
+        for ``target`` at ``strength``, on the CPU: what ``--paste`` applies to the full-resolution photo
+        (:func:`facexpr.faces.paste_warp`)."""
+        explained = self.explain(inputs, target, strength)
         return explained["output"], explained["grid"], explained["output"] - explained["warped"]
 
     # ------------------------------------------------------------------ saving
 
     def config(self) -> dict[str, Any]:
-        """Base config plus the known expressions, default strength, options and training summary."""
+        """Base config plus the known expressions, options and training summary."""
         return {
             **super().config(),
             "target_expressions": list(self.target_expressions),
             "appearance_expressions": sorted(self.appearance),
-            "strength": self.strength,
             "options": asdict(self.options),
             "training": self.training,
         }
@@ -314,7 +314,7 @@ class GeometricModel(FaceModel):
                 for e in config.get("appearance_expressions", [])
             }
             return cls(size, channels, shape_maps, appearance, options, config.get("target_expression", "neutral"),
-                       config.get("strength", 1.0), config.get("training"), config.get("max_inputs", 1))
+                       config.get("training"), config.get("max_inputs", 1))
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise BadInputError(config.get("family", "?"), f"saved model does not match its config ({error})") from None
 

@@ -25,7 +25,7 @@ averaged over the channels), so its best value does not depend on N.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from sklearn.linear_model import Lasso, orthogonal_mp_gram
 from facexpr.data.pairing import PreparedDataset
 from facexpr.data.records import normalize_expression
 from facexpr.io import BadInputError
-from facexpr.models.base import FaceModel, register_model
+from facexpr.models.base import FaceModel, dial_strength, register_model
 from facexpr.models.masked_regression.ego import EgoOptions
 from facexpr.models.masked_regression.model import (
     DEFAULT_SOURCE,
@@ -331,8 +331,13 @@ class GlobalRidge(FaceModel):
         return fit_prepared(cls.fit_batches, prepared, split, source, target, progress, lam=lam)
 
     @torch.no_grad()
-    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
-        """``mean_y + (x - mean_x) Xc^T A`` for the first crop of every item, clipped to [0, 1]."""
+    def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
+        """``mean_y + (x - mean_x) Xc^T A`` for the first crop of every item, clipped to [0, 1].
+
+        ``strength`` goes in a straight line from the input (0) to that (1),
+        itself a linear map of the input up to the clipping.
+        """
+        self.check_request(target, strength)
         images = inputs[:, 0].float()
         if tuple(images.shape[1:]) != (self.channels, self.size, self.size):
             raise ValueError(
@@ -340,7 +345,7 @@ class GlobalRidge(FaceModel):
             )
         flat = images.reshape(images.shape[0], -1) - self.mean_input
         mapped = (flat @ self.inputs.T) @ self.coefficients + self.mean_output
-        return mapped.clamp_(0.0, 1.0).reshape(images.shape)
+        return dial_strength(images, mapped.clamp_(0.0, 1.0).reshape(images.shape), strength)
 
     def config(self) -> dict[str, Any]:
         """Base config plus the fit options."""
@@ -350,6 +355,11 @@ class GlobalRidge(FaceModel):
         """Centred training inputs, dual coefficients and the two means."""
         return {"inputs": self.inputs, "coefficients": self.coefficients,
                 "mean_input": self.mean_input, "mean_output": self.mean_output}
+
+    def _move_tensors(self, device: torch.device) -> None:
+        """Move the training inputs, dual coefficients and means."""
+        self.inputs, self.coefficients = self.inputs.to(device), self.coefficients.to(device)
+        self.mean_input, self.mean_output = self.mean_input.to(device), self.mean_output.to(device)
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "GlobalRidge":

@@ -34,7 +34,7 @@ import torch
 from facexpr.data.pairing import Pair, PairingResult, PreparedDataset, expression_pairs
 from facexpr.data.records import normalize_expression
 from facexpr.io import BadInputError, write_image_atomic
-from facexpr.models.base import FaceModel, register_model
+from facexpr.models.base import FaceModel, dial_strength, register_model
 from facexpr.models.masked_regression.closed_form import RidgeAccumulator
 from facexpr.models.masked_regression.ego import EgoOptions, ego_alpha, weight_norm
 from facexpr.models.masked_regression.receptive import ReceptiveField, apply_local_linear
@@ -122,12 +122,16 @@ class LocalLinearModel(FaceModel):
         self.fit_options = dict(fit_options or {})
 
     @torch.no_grad()
-    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
+    def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
         """Map the first crop of every item; with ego enabled, blend with the input through alpha.
 
+        ``strength`` goes in a straight line from the input (0) to the mapped
+        crop (1): up to the clipping to [0, 1], that is itself a local linear
+        map (``(1 - s) x + s (W x + b)``), so the dial is as exact as the model.
         Works through the batch a few images at a time so each chunk's
         multiply-adds stay in cache.
         """
+        self.check_request(target, strength)
         images = inputs[:, 0].float()
         if tuple(images.shape[1:]) != (self.channels, self.size, self.size):
             raise ValueError(
@@ -142,7 +146,7 @@ class LocalLinearModel(FaceModel):
                 torch.lerp(chunk, mapped, self.alpha, out=outputs[start:start + step])
             else:
                 outputs[start:start + step] = mapped
-        return outputs
+        return dial_strength(images, outputs, strength)
 
     def bias_image(self) -> torch.Tensor:
         """The bias of every pixel as a (G, H, W) image: what the model outputs for a black input."""
@@ -168,6 +172,10 @@ class LocalLinearModel(FaceModel):
         """``weights`` (G, H*W, K+1) float32 and ``alpha`` (H, W)."""
         groups, columns = self.weights.shape[:2]
         return {"weights": self.weights.reshape(groups, columns, -1).transpose(1, 2), "alpha": self.alpha}
+
+    def _move_tensors(self, device: torch.device) -> None:
+        """Move the per-pixel weights and the ego blending map."""
+        self.weights, self.alpha = self.weights.to(device), self.alpha.to(device)
 
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
         """Save weights and config, and write the interpretability images beside them.

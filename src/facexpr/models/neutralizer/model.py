@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.neutralizer.config import NeutralizerConfig
-from facexpr.models.neutralizer.network import NeutralizerNet, NeutralizerOutput
+from facexpr.models.neutralizer.network import NeutralizerNet, NeutralizerOutput, pool_features
 
 
 @register_model
 class NeutralizerModel(FaceModel):
-    """N expressive photos of a person -> their neutral face; any N from 1 up (``max_inputs`` is the intended N)."""
+    """N expressive photos of a person -> their neutral face; any N from 1 up (``max_inputs`` is the intended N).
+
+    Its decoder produces the neutral face only, so it has no strength to dial.
+    ``encode`` and ``decode`` expose its latent space (a
+    :class:`~facexpr.models.base.LatentModel`, without a prior to sample).
+    """
 
     family = "neutralizer"
+    dials_strength = False
 
     def __init__(self, config: NeutralizerConfig, network: NeutralizerNet | None = None):
         super().__init__(config.vae.size, config.vae.channels, None, "neutral", max_inputs=config.max_inputs)
@@ -33,9 +39,23 @@ class NeutralizerModel(FaceModel):
         """The full output (image, decoded face, mask, latent) for (B, N, C, H, W) crops in [0, 1]."""
         return self.network(resize_to(inputs.float(), self.size))
 
-    def predict(self, inputs: torch.Tensor, subjects: Sequence[tuple[str, str]] | None = None) -> torch.Tensor:
-        """The neutral face from all N photos of each item."""
+    def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
+        """The neutral face from all N photos of each item (at strength 1 only)."""
+        self.check_request(target, strength)
         return self.forward(inputs).image.clamp(0, 1)
+
+    @torch.no_grad()
+    def encode(self, crops: torch.Tensor) -> torch.Tensor:
+        """Latent means (B, D) of single crops (B, C, H, W) in [0, 1]: the shared encoder pooled over N = 1 and
+        read by its mean head, exactly the latent the network computes for one photo."""
+        network = self.network
+        features = network.encoder.features(resize_to(crops.float(), self.size))
+        return network.encoder.mu(pool_features(features.unsqueeze(1), network.config.pooling))
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Crops (B, C, S, S) in [0, 1] from latents (B, D): the decoded face, before any blending with a photo."""
+        return self.network.decoder(latents.float()).clamp(0, 1)
 
     def config(self) -> dict[str, Any]:
         """Base config plus the neutralizer's (``neutralizer``, the architecture nested in it)."""
@@ -44,6 +64,10 @@ class NeutralizerModel(FaceModel):
     def tensors(self) -> dict[str, torch.Tensor]:
         """Encoder, decoder and mask-head weights."""
         return dict(self.network.state_dict())
+
+    def _move_tensors(self, device: torch.device) -> None:
+        """Move the network."""
+        self.network.to(device)
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> "NeutralizerModel":

@@ -1,7 +1,7 @@
 """The latent space of a trained model: samples, reconstructions, interpolations and a t-SNE map.
 
-What ``facexpr sample`` and ``facexpr tsne`` run. :class:`LatentSpace` gives
-one view of the two model families that have a latent space:
+What ``facexpr sample`` and ``facexpr tsne`` run. :class:`LatentSpace` works
+with any :class:`~facexpr.models.base.LatentModel`; today two families are:
 
 * ``vae`` (stage 1): crops -> latent mean ``mu(x)`` -> decoder.
 * ``neutralizer`` (stage 2): the shared encoder on a single crop, pooled over
@@ -9,7 +9,7 @@ one view of the two model families that have a latent space:
   computes for one photo) -> its decoder (the decoded face, before blending).
 
 Only stage 1 was trained with a prior, so :func:`sample_prior` and
-:func:`sample_from_noise` take a :class:`VAEModel`.
+:func:`sample_from_noise` take a :class:`~facexpr.models.base.SamplingModel`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,7 @@ from facexpr.data.pairing import PreparedDataset
 from facexpr.data.records import FaceRecord
 from facexpr.faces import FacePipeline
 from facexpr.io import BadInputError, load_image, write_image_atomic, write_text_atomic
-from facexpr.models.base import FaceModel
-from facexpr.models.neutralizer import NeutralizerModel, pool_features
-from facexpr.models.vae.model import VAEModel
-from facexpr.models.base import resize_to
+from facexpr.models.base import FaceModel, LatentModel, SamplingModel, resize_to
 from facexpr.viz import as_rgb, contact_sheet
 
 Progress = Callable[[int, int, str], None]
@@ -42,34 +39,26 @@ TSNE_COLUMNS = ("path", "subject", "expression", "split", "x", "y")
 
 
 class LatentSpace:
-    """Encode crops to latent means and decode latents to crops with a ``vae`` or ``neutralizer`` model.
+    """Encode crops to latent means and decode latents to crops with a :class:`LatentModel` (``vae``, ``neutralizer``).
 
     Raises:
         ValueError: the model has no latent space (a baseline, another family).
     """
 
     def __init__(self, model: FaceModel):
-        if not isinstance(model, (VAEModel, NeutralizerModel)):
-            raise ValueError(f"{model.name} has no latent space; use a vae or neutralizer model")
+        if not isinstance(model, LatentModel):
+            raise ValueError(f"this model cannot encode faces to a latent space (family {model.family})")
         self.model = model
         self.size = model.size
         self.channels = model.channels
 
-    @torch.no_grad()
     def encode(self, crops: torch.Tensor) -> torch.Tensor:
-        """Latent means (B, D) of crops (B, C, H, W) in [0, 1] (resized to the model's size)."""
-        if isinstance(self.model, VAEModel):
-            return self.model.encode(crops)[0]
-        network = self.model.network
-        features = network.encoder.features(resize_to(crops.float(), self.size))
-        return network.encoder.mu(pool_features(features.unsqueeze(1), network.config.pooling))
+        """Latent means (B, D) of crops (B, C, H, W) in [0, 1] (resized to the model's size), on the CPU."""
+        return self.model.encode(crops.to(self.model.device)).cpu()
 
-    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Crops (B, C, S, S) in [0, 1] from latents (B, D)."""
-        if isinstance(self.model, VAEModel):
-            return self.model.decode(z).clamp(0, 1)
-        return self.model.network.decoder(z.float()).clamp(0, 1)
+        """Crops (B, C, S, S) in [0, 1] from latents (B, D), on the CPU."""
+        return self.model.decode(z.to(self.model.device)).cpu()
 
     def reconstruct(self, crops: torch.Tensor) -> torch.Tensor:
         """``decode(mu(x))`` for crops (B, C, H, W): what the latent space keeps of each face."""
@@ -110,12 +99,12 @@ class LatentSpace:
         return crop.mean(0, keepdim=True) if self.channels == 1 else crop.expand(3, -1, -1)
 
 
-def sample_prior(model: VAEModel, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` faces (n, C, S, S) decoded from ``z ~ N(0, I)``; the same seed gives the same faces."""
-    return model.sample(n, generator=torch.Generator().manual_seed(seed)).clamp(0, 1)
+def sample_prior(model: SamplingModel, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` faces (n, C, S, S) decoded from ``z ~ N(0, I)``, on the CPU; the same seed gives the same faces."""
+    return model.sample(n, generator=torch.Generator().manual_seed(seed)).cpu()
 
 
-def sample_from_noise(model: VAEModel, n: int, seed: int = 0) -> torch.Tensor:
+def sample_from_noise(model: SamplingModel, n: int, seed: int = 0) -> torch.Tensor:
     """The thesis' check: ``n`` uniform-noise images encoded (latent mean) and decoded, (n, C, S, S)."""
     noise = torch.rand(n, model.channels, model.size, model.size, generator=torch.Generator().manual_seed(seed))
     return LatentSpace(model).reconstruct(noise)
