@@ -1,15 +1,17 @@
-"""Apply a trained model to raw photos: detect, align, map, write crops (and paste them back).
+"""Apply a trained model to raw photos: detect, align, map, write crops (and paste them back); or classify them.
 
-This is what ``facexpr neutralize`` and ``facexpr synthesize`` run. Photos of
-any size go through the same :class:`facexpr.faces.FacePipeline` as training
-data, at the model's crop size and colour. A model that uses several photos
-of one person together (``max_inputs > 1``, the multi-image neutralizer)
-gets all of them at once and produces one face; single-image models map each
-photo on its own.
+This is what ``facexpr neutralize``, ``facexpr synthesize`` and ``facexpr
+classify`` run. Photos of any size go through the same
+:class:`facexpr.faces.FacePipeline` as training data, at the model's crop size
+and colour. A model that uses several photos of one person together
+(``max_inputs > 1``, the multi-image neutralizer) gets all of them at once and
+produces one face; single-image models map each photo on its own.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,7 +22,7 @@ import torch
 from facexpr.faces import FacePipeline, paste_back, paste_warp
 from facexpr.faces.pipeline import AlignedFace
 from facexpr.io import BadInputError, from_uint8, load_image, to_uint8, write_image_atomic
-from facexpr.models import FaceModel, WarpingModel
+from facexpr.models import Classifier, FaceModel, WarpingModel
 
 Progress = Callable[[int, int, str], None]
 
@@ -127,4 +129,52 @@ def apply_to_photos(
                 else:
                     write_image_atomic(pasted, paste_warp(image, face.matrix, warps[0][index], warps[1]))
                 result.pasted.append(pasted)
+    return result
+
+
+@dataclass
+class ClassifiedPhotos:
+    """What :func:`classify_photos` found: per usable photo its path and class probabilities, and the photos
+    that could not be classified with their one-line reason."""
+
+    classes: tuple[str, ...]
+    paths: list[Path] = field(default_factory=list)
+    probabilities: list[np.ndarray] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def csv_text(self) -> str:
+        """CSV with a row per classified photo: ``path``, ``expression`` (the most probable class) and one
+        ``p_<class>`` column per class."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "expression", *(f"p_{name}" for name in self.classes)])
+        for path, row in zip(self.paths, self.probabilities):
+            writer.writerow([str(path), self.classes[int(np.argmax(row))], *(f"{p:.6f}" for p in row)])
+        return buffer.getvalue()
+
+
+def classify_photos(
+    classifier: Classifier, photos: Sequence[str | Path], batch_size: int = 64, progress: Progress | None = None,
+) -> ClassifiedPhotos:
+    """The expression probabilities of the largest face of each photo, aligned as ``facexpr neutralize`` aligns
+    it (:class:`~facexpr.faces.FacePipeline` at the classifier's crop size and colour).
+
+    A photo that cannot be used (unreadable, no face) is listed in ``failed`` with its one-line reason; the
+    others are still classified.
+    """
+    pipeline = FacePipeline(size=classifier.size, grey=classifier.channels == 1)
+    result = ClassifiedPhotos(tuple(classifier.classes))
+    crops: list[np.ndarray] = []
+    for done, photo in enumerate(map(Path, photos), start=1):
+        try:
+            crops.append(_aligned(pipeline, photo)[1].image)
+            result.paths.append(photo)
+        except BadInputError as error:
+            result.failed.append(str(error))
+        if progress:
+            progress(done, len(photos), photo.name)
+    with torch.no_grad():
+        for start in range(0, len(crops), batch_size):
+            probabilities = classifier.classify(from_uint8(crops[start:start + batch_size]))
+            result.probabilities.extend(probabilities.cpu().numpy())
     return result
