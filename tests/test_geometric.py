@@ -293,7 +293,8 @@ def test_to_cpu_round_trips_and_outputs_follow_the_inputs():
 
 def test_train_geometric_command_and_one_line_errors(synthetic, tmp_path):
     out = tmp_path / "model"
-    result = runner.invoke(app, ["train", "geometric", "--data", str(synthetic), "--out", str(out), "--alpha", "0.01"])
+    result = runner.invoke(app, ["train", "geometric", "--data", str(synthetic), "--out", str(out), "--alpha", "0.01",
+                                 "--no-cross-validate"])
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
     assert config["options"]["alpha"] == 0.01 and config["training"]["cross_validation"] == {}

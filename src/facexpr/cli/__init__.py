@@ -7,8 +7,7 @@ import typer
 from facexpr.cli.common import quiet_libraries
 
 from facexpr.cli import (
-    apply, classify, crossval, demo, evaluate, experiments, latent, openface, prepare, synthetic, train, train_geometric,
-    train_mr,
+    apply, classify, crossval, demo, evaluate, experiments, latent, openface, prepare, synthetic, train, train_mr,
 )
 
 app = typer.Typer(
@@ -20,7 +19,6 @@ app = typer.Typer(
 )
 train_app = typer.Typer(help="Train a model on a prepared dataset.", no_args_is_help=True, cls=train.MethodGroup)
 train_app.command("mr")(train_mr.train_mr_command)
-train_app.command("geometric")(train_geometric.train_geometric_command)
 
 app.command("prepare")(prepare.prepare_command)
 app.command("synthetic")(synthetic.synthetic_command)

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from facexpr.cli.common import console, friendly_errors, verbose
+from facexpr.cli.common import console, friendly_errors, progress_bar, verbose
 from facexpr.cli.from_config import command_from_configs, plain_text
 from facexpr.io import BadInputError
 
@@ -37,11 +37,22 @@ def report(result: Any) -> None:
     if result.summary is None:
         return
     s = result.summary
-    monitor = s.get("monitor", "val_mse")
-    table = Table("epochs", f"best {monitor}", "best epoch", "stopped", "seconds")
-    table.add_row(str(s["epochs"]), str(s.get(f"best_{monitor}")), str(s["best_epoch"]), s["stop_reason"],
-                  str(s["seconds"]))
+    if "epochs" in s:  # a Lightning run
+        monitor = s.get("monitor", "val_mse")
+        table = Table("epochs", f"best {monitor}", "best epoch", "stopped", "seconds")
+        table.add_row(str(s["epochs"]), str(s.get(f"best_{monitor}")), str(s["best_epoch"]), s["stop_reason"],
+                      str(s["seconds"]))
+    else:  # a closed-form fit: its scalar results, one row each
+        table = Table("", "")
+        for key, value in s.items():
+            if not isinstance(value, (list, dict)):
+                table.add_row(key, str(value))
+            elif isinstance(value, dict) and all(not isinstance(v, (list, dict)) for v in value.values()):
+                table.add_row(key, ", ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}"
+                                             for k, v in value.items()))
     console.print(table)
+    for reason in s.get("skipped", []):
+        console.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
     console.print(f"[green]model:[/green] {result.out_dir} (facexpr evaluate --model {result.out_dir} --data ...)")
 
 
@@ -53,7 +64,12 @@ def method_command(name: str) -> Any:
 
     def run(data: list[Path], out: Path, split: str, **configs: Any) -> None:
         configs = {argument: _with_verbosity(config) for argument, config in configs.items()}
-        report(method.train(data=data, out=out, split=split, **configs))
+        if "progress" not in inspect.signature(method.train).parameters:
+            report(method.train(data=data, out=out, split=split, **configs))
+            return
+        with progress_bar(name) as progress:
+            result = method.train(data=data, out=out, split=split, progress=progress, **configs)
+        report(result)
 
     run.__doc__ = plain_text(method.help)
 

@@ -5,7 +5,8 @@
 * :class:`NeutralDataModule`, :class:`PairedDataModule`, :class:`NShotDataModule`,
   :class:`LabelledDataModule` (``data.py``): batches of each kind of supervision from one or several
   prepared folders.
-* The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``).
+* The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``);
+  the geometric model: :func:`train_geometric` (``geometric.py``).
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
 * :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
@@ -24,6 +25,7 @@ from facexpr.training.data import (
     SupervisionDataModule,
 )
 from facexpr.training.methods import METHODS, TrainableMethod, register_method
+from facexpr.training.geometric import GeometricRun, train_geometric
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
@@ -32,9 +34,9 @@ from facexpr.training.vae import VAEMethod, train_vae
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [
-    "BETA_SCHEDULES", "METHODS", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "IncrementalBeta",
+    "BETA_SCHEDULES", "METHODS", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "GeometricRun", "IncrementalBeta",
     "LabelledDataModule", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
     "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult", "TrainingClock", "TrainingMethod",
     "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "last_checkpoint", "load_stage1",
-    "next_beta", "register_recipe", "run_training", "train_neutralizer", "train_vae",
+    "next_beta", "register_recipe", "run_training", "train_geometric", "train_neutralizer", "train_vae",
 ]

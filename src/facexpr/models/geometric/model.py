@@ -74,7 +74,8 @@ class GeometricOptions:
     """How a geometric model is fitted (see ``facexpr train geometric --help``).
 
     Attributes:
-        alpha: ridge penalty of the shape maps (crop units squared, against the summed error).
+        alpha: ridge penalty of the shape maps (crop units squared, against the summed error), when
+            it is not chosen by cross-validation.
         components: PCA shape-space dimensions (None: the full 136-D shape).
         appearance: fit the appearance step.
         appearance_lambda: ridge penalty of the appearance regression.
