@@ -24,9 +24,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -35,13 +32,19 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from common import machine_info, write_report
 
 from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
-from facexpr.data.synthetic import EXPRESSIONS, generate_dataset, identity_from_seed, render_face
+from facexpr.data.synthetic import (
+    EXPRESSIONS,
+    generate_dataset,
+    identity_from_seed,
+    render_face,
+)
 from facexpr.faces import FacePipeline
 from facexpr.inference import apply_to_photos
-from facexpr.io import load_image, write_image_atomic, write_text_atomic
+from facexpr.io import load_image, write_image_atomic
 from facexpr.models.geometric import default_model, fit_geometric
 from facexpr.models.geometric.model import find_landmarks
 
@@ -59,20 +62,6 @@ def _timed(function: Callable[[], Any], repeats: int) -> float:
         function()
         times.append(time.perf_counter() - began)
     return 1000.0 * float(np.median(times))
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU model and count, load average, torch version and threads."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {
-        "platform": platform.platform(),
-        "processor": model,
-        "cpu_count": os.cpu_count(),
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
 
 
 def run(repeats: int, work: Path) -> dict[str, Any]:
@@ -142,10 +131,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as work:
         report = run(args.repeats, Path(work))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out, json.dumps(report, indent=2))
-    print(json.dumps(report["results"], indent=2))
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -43,8 +41,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from common import machine_info, write_report
 
-from facexpr.io import write_text_atomic
 from facexpr.models.masked_regression import MaskedRegression, ReceptiveField
 from facexpr.models.masked_regression.model import DEFAULT_LAMBDA
 
@@ -174,14 +172,7 @@ def run(repeats: int, threads: int) -> dict[str, Any]:
     }
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "load_average": [round(v, 2) for v in os.getloadavg()],
-            "torch": torch.__version__,
-        },
+        "machine": machine_info(),
         "data": (f"random {SIZE}x{SIZE} RGB crops: {PAIRS} pairs for fit and reference, r=3, dilation 1, "
                  f"lambda {DEFAULT_LAMBDA}; {MEMORY_PAIRS} pairs streamed in batches of {MEMORY_BATCH} for memory"),
         "repeats": repeats,
@@ -204,10 +195,7 @@ def main() -> None:
         print(json.dumps(memory_child(args.memory_child)))
         return
     report = run(args.repeats, args.threads)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out, json.dumps(report, indent=2))
-    print(json.dumps(report["results"], indent=2))
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":

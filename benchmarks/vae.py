@@ -26,7 +26,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -37,13 +36,13 @@ from typing import Any
 
 import lightning as L
 import torch
+from common import machine_info, write_report
 from lightning.pytorch.callbacks import Callback
 
 from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.evaluation.benchmark import milliseconds_per_face
-from facexpr.io import write_text_atomic
 from facexpr.models.base import FaceModel
 from facexpr.models.neutralizer import NeutralizerConfig, NeutralizerModel
 from facexpr.models.vae import VAEConfig, VAEModel
@@ -90,28 +89,6 @@ class EpochTimer(Callback):
         """Record the epoch: its seconds minus validation, and validation (before checkpoints are written)."""
         self.train.append(time.perf_counter() - self._epoch_start - self._val_seconds)
         self.validation.append(self._val_seconds)
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU model and count, load average, Python, torch version and threads."""
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "processor": model or platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-    }
 
 
 def parameters(model: VAEModel | NeutralizerModel) -> int:
@@ -233,8 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     report = run(args)
-    write_text_atomic(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, report)
 
 
 if __name__ == "__main__":
