@@ -137,3 +137,23 @@ def test_yale_aligns_or_explains_every_image(yalefaces, tmp_path):
     assert max(r.meta["eye_error"] for r in result.records) < 2.0
     subject04 = {r.meta.get("label", r.expression) for r in result.records if r.subject.endswith("04")}
     assert "sad" not in subject04
+
+
+def test_a_jaffe_folder_of_grey_jpg_files_is_aligned_whole(tmp_path):
+    """JAFFE as commonly redistributed: grey .jpg files named ``KA.HA1.29.jpg``. Every photo is read as JAFFE
+    (subject, expression from the code) and aligned; none is skipped."""
+    from facexpr.data.synthetic import EXPRESSIONS, identity_from_seed, render_face
+
+    codes = {"NE": "neutral", "HA": "happy", "SU": "surprise", "AN": "angry"}
+    raw = tmp_path / "jaffe"
+    raw.mkdir()
+    for index, subject in enumerate(("KA", "KM", "NA")):
+        identity = identity_from_seed(40 + index)
+        for take, (code, expression) in enumerate(codes.items()):
+            face = render_face(identity, EXPRESSIONS[expression], 256)
+            Image.fromarray(face.image).convert("L").save(raw / f"{subject}.{code}{take + 1}.{20 + take}.jpg", quality=92)
+    prepare_dataset(raw, tmp_path / "out", PrepareOptions(size=64))
+    records = read_manifest(tmp_path / "out" / "manifest.csv")
+    assert len(records) == 12 and not read_skips(tmp_path / "out" / "skipped.csv")
+    assert {r.source for r in records} == {"jaffe"}
+    assert {(r.subject, r.expression) for r in records} == {(s, e) for s in ("KA", "KM", "NA") for e in codes.values()}
