@@ -45,8 +45,9 @@ from facexpr.data.synthetic import (
 from facexpr.faces import FacePipeline
 from facexpr.inference import apply_to_photos
 from facexpr.io import load_image, write_image_atomic
-from facexpr.models.geometric import default_model, fit_geometric
+from facexpr.models.geometric import default_model
 from facexpr.models.geometric.model import find_landmarks
+from facexpr.training.geometric_fit import fit_geometric
 
 TARGETS = {"fit_seconds": 5.0, "apply_ms_per_crop_batch64": 3.0, "neutralize_ms": 150.0}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "geometric.json"

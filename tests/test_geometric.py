@@ -24,7 +24,6 @@ from facexpr.models.geometric import (
     GeometricOptions,
     default_model,
     face_region_mask,
-    fit_geometric,
     fit_shape_map,
     implausible_reason,
     to_crop_units,
@@ -32,6 +31,7 @@ from facexpr.models.geometric import (
 )
 from facexpr.models.geometric.model import merge_weights
 from facexpr.models.geometric.warp import sampling_grid
+from facexpr.training.geometric_fit import fit_geometric
 
 runner = CliRunner()
 SIZE = 128

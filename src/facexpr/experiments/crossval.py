@@ -29,7 +29,8 @@ from facexpr.evaluation.evaluate import evaluate
 from facexpr.evaluation.scoring import METRICS, Judges
 from facexpr.io import BadInputError, write_text_atomic
 from facexpr.metrics import finite_or_string
-from facexpr.models.geometric import GeometricOptions, fit_geometric
+from facexpr.models.geometric import GeometricOptions
+from facexpr.training.geometric_fit import fit_geometric
 
 Progress = Callable[[int, int, str], None]
 #: Per-item row columns pooled into each metric (``id_same`` rows give ``id_same_rate``).

@@ -26,6 +26,7 @@ from facexpr.training.data import (
 )
 from facexpr.training.methods import METHODS, TrainableMethod, register_method
 from facexpr.training.geometric import GeometricRun, train_geometric
+from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
@@ -37,6 +38,6 @@ __all__ = [
     "BETA_SCHEDULES", "METHODS", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "GeometricRun", "IncrementalBeta",
     "LabelledDataModule", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
     "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult", "TrainingClock", "TrainingMethod",
-    "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "last_checkpoint", "load_stage1",
+    "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "fit_geometric", "last_checkpoint", "load_stage1",
     "next_beta", "register_recipe", "run_training", "train_geometric", "train_neutralizer", "train_vae",
 ]

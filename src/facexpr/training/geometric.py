@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facexpr.io import BadInputError
-from facexpr.models.geometric import GeometricOptions, fit_geometric
+from facexpr.models.geometric import GeometricOptions
 from facexpr.training.data import DataSource, open_prepared
+from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.methods import register_method
 from facexpr.training.trainer import TrainResult
 

@@ -6,7 +6,7 @@ A recipe takes a prepared dataset and a split and returns a fitted model;
 briefly with Lightning (a few epochs, quiet, in a temporary folder); the
 closed-form families (masked regression and its baselines, the identity and
 mean-face baselines) use their own ``fit``; the geometric model its
-:func:`~facexpr.models.geometric.fit_geometric`.
+:func:`~facexpr.training.geometric_fit.fit_geometric`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Callable
 
 from facexpr.data.pairing import PreparedDataset
 from facexpr.models import MODEL_FAMILIES, FaceModel
-from facexpr.models.geometric import fit_geometric
 from facexpr.models.neutralizer import NeutralizerConfig
 from facexpr.models.vae import VAEConfig
 from facexpr.training.options import BetaSchedule, TrainOptions
+from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.neutralizer import train_neutralizer
 from facexpr.training.vae import train_vae
 

@@ -1,4 +1,4 @@
-"""Fitting a geometric model from prepared folders: landmark pairs of the same person, then warped pairs.
+"""How a geometric model is fitted from prepared folders: landmark pairs of the same person, then warped pairs.
 
 :func:`fit_geometric` reads every crop of the chosen split of one or more
 prepared datasets (``--data`` may repeat), finds each crop's landmarks the way
