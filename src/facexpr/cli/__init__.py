@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from facexpr.cli.common import quiet_libraries
-
 from facexpr.cli import (
-    apply, classify, crossval, demo, evaluate, experiments, latent, openface, prepare, synthetic, train, train_mr,
+    apply,
+    classify,
+    crossval,
+    demo,
+    evaluate,
+    experiments,
+    latent,
+    openface,
+    prepare,
+    synthetic,
+    train,
 )
+from facexpr.cli.common import quiet_libraries
 
 app = typer.Typer(
     name="facexpr",
@@ -18,7 +27,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 train_app = typer.Typer(help="Train a model on a prepared dataset.", no_args_is_help=True, cls=train.MethodGroup)
-train_app.command("mr")(train_mr.train_mr_command)
 
 app.command("prepare")(prepare.prepare_command)
 app.command("synthetic")(synthetic.synthetic_command)

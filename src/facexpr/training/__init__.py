@@ -6,7 +6,8 @@
   :class:`LabelledDataModule` (``data.py``): batches of each kind of supervision from one or several
   prepared folders.
 * The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``);
-  the geometric model: :func:`train_geometric` (``geometric.py``).
+  the geometric model: :func:`train_geometric` (``geometric.py``); masked regression:
+  :func:`train_masked_regression` (``masked_regression.py``).
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
 * :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
@@ -27,6 +28,7 @@ from facexpr.training.data import (
 from facexpr.training.methods import METHODS, TrainableMethod, register_method
 from facexpr.training.geometric import GeometricRun, train_geometric
 from facexpr.training.geometric_fit import fit_geometric
+from facexpr.training.masked_regression import MaskedRegressionConfig, train_masked_regression
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
@@ -36,8 +38,8 @@ from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noq
 
 __all__ = [
     "BETA_SCHEDULES", "METHODS", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "GeometricRun", "IncrementalBeta",
-    "LabelledDataModule", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
+    "LabelledDataModule", "MaskedRegressionConfig", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
     "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult", "TrainingClock", "TrainingMethod",
     "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "fit_geometric", "last_checkpoint", "load_stage1",
-    "next_beta", "register_recipe", "run_training", "train_geometric", "train_neutralizer", "train_vae",
+    "next_beta", "register_recipe", "run_training", "train_geometric", "train_masked_regression", "train_neutralizer", "train_vae",
 ]

@@ -36,7 +36,7 @@ smiling 23.57 -> 23.57 dB, 0.820 -> 0.825, 0.37 -> 0.50 (returning the input:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import cv2
@@ -48,14 +48,17 @@ import torch
 class EgoOptions:
     """Parameters of the ego refinement (see the module docstring).
 
-    ``radius`` and ``sigma`` are in pixels of the model's crop; ``sigma=None``
-    scales with the crop side (``size / 8``: 16 pixels at 128).
+    Attributes:
+        enabled: blend the output with the input where the weights are ordinary.
+        threshold: weight-norm z-score above which a pixel is the expression's.
+        radius: disk dilation radius of that mask, in pixels of the model's crop.
+        sigma: Gaussian smoothing of the mask in pixels (None: the crop side / 8, 16 pixels at 128).
     """
 
-    enabled: bool = True
-    threshold: float = 0.25
-    radius: float = 0.0
-    sigma: float | None = None
+    enabled: bool = field(default=True, metadata={"flag": "--ego"})
+    threshold: float = field(default=0.25, metadata={"flag": "--ego-threshold"})
+    radius: float = field(default=0.0, metadata={"flag": "--ego-radius"})
+    sigma: float | None = field(default=None, metadata={"flag": "--ego-sigma"})
 
     def __post_init__(self) -> None:
         """Reject negative thresholds, radii and widths."""
