@@ -17,7 +17,7 @@ from facexpr.io import BadInputError
 from facexpr.models.base import FaceModel
 from facexpr.nn import PatchGAN, UNet
 from facexpr.training import (
-    GenerativeModule, LabelledDataModule, NeutralDataModule, NShotDataModule, PairedDataModule, TrainingMethod,
+    ConditionalDataModule, GenerativeModule, LabelledDataModule, NeutralDataModule, NShotDataModule, PairedDataModule, TrainingMethod,
     TrainOptions, run_training,
 )
 from facexpr.training.module import weighted_sum
@@ -151,3 +151,31 @@ def test_a_folder_without_that_supervision_is_named(folders, tmp_path):
         PairedDataModule(folders, split="val")  # the second folder has no val split
     with pytest.raises(ValueError, match="no prepared dataset"):
         NeutralDataModule([])
+
+
+def test_steps_per_batch_repeats_every_players_step_on_one_batch(folders, tmp_path):
+    """``steps_per_batch=3`` with two players: 6 optimizer steps per batch (Lightning counts each step);
+    ``optimizer="sgd"`` gives every player SGD with the momentum asked for."""
+    torch.manual_seed(0)
+    data = PairedDataModule(folders[0], batch_size=8)
+    batches = len(data.train_dataloader())
+    module = GenerativeModule(AdversarialNeutralizer(), {"real": 0.5, "fake": 0.5, "l1": 100.0, "adversarial": 1.0},
+                              lr=1e-3, augment=False, optimizer="sgd", momentum=0.95, steps_per_batch=3)
+    options = TrainOptions(epochs=1, batch_size=8, progress=False, logs=False, min_epoch_items=0)
+    result = run_training(module, data, tmp_path / "k", options)
+    assert result.summary["global_step"] == 2 * 3 * batches
+    assert all(isinstance(o.optimizer, torch.optim.SGD) and o.optimizer.defaults["momentum"] == 0.95
+               for o in module.optimizers())
+    with pytest.raises(ValueError, match="steps_per_batch"):
+        GenerativeModule(AdversarialNeutralizer(), {"l1": 1.0}, steps_per_batch=0)
+
+
+def test_conditional_pairs_name_their_target_and_cover_every_other_expression(folders):
+    """One model for every target: each crop goes with the person's crop of each other expression."""
+    data = ConditionalDataModule(folders[0])
+    assert data.classes == ("neutral", "happy", "surprise")
+    items = [data.train_set[i] for i in range(len(data.train_set))]
+    assert len(items) == 6 * 3 * 2  # 6 people, 3 crops each, 2 other expressions per crop
+    for item in items[:12]:
+        assert item["label"] != item["source_label"] and item["names"][0] != item["names"][1]
+    assert {(i["source_label"], i["label"]) for i in items} == {(a, b) for a in range(3) for b in range(3) if a != b}

@@ -14,7 +14,9 @@ go together, and the torch Datasets at the end load them:
 * :func:`nshot_groups` / :class:`NShotDataset`: N expressive crops of one
   subject with their neutral reference (the multi-image model).
 * :class:`LabelledFaceDataset`: every crop with its expression as a class index
-  (classifiers, conditional models).
+  (classifiers).
+* :class:`ConditionalPairDataset`: every crop of a person with that person's crop
+  of each other expression, named by its class (conditional models).
 
 Identities are ``(source, subject)``: subject labels are only unique within a
 dataset. Pairs never cross subjects; subjects that cannot be used are reported
@@ -633,4 +635,61 @@ class LabelledFaceDataset(Dataset):
             "subject": record.subject,
             "source": record.source,
             "name": record.path,
+        }
+
+
+class ConditionalPairDataset(Dataset):
+    """Every ordered pair of two expressions of one person, the target named by its class: what a conditional
+    model (image + one-hot target -> that person with that expression) learns from.
+
+    For each subject and each pair of different expressions among ``classes``
+    it has, the input is each crop of the source expression and the target
+    the subject's reference crop of the target expression (see
+    :func:`reference_records`). Items are dicts: ``input`` and ``target``
+    (C, H, W), ``label`` (the target's class index), ``source_label`` (the
+    input's), ``subject``, ``source`` and ``names``. ``classes`` defaults to
+    the canonical expressions present in the split. ``transform(input,
+    target)`` must apply one draw to both.
+
+    Raises:
+        BadInputError: no subject of the split shows two of ``classes``.
+    """
+
+    def __init__(self, prepared: PreparedDataset, split: str | None, classes: Sequence[str] | None = None,
+                 transform: Transform | None = None):
+        self.prepared = prepared
+        self.transform = transform
+        records = prepared.select(split)
+        present = {record.expression for record in records}
+        chosen = [normalize_expression(c) for c in classes] if classes else [e for e in EXPRESSIONS if e in present]
+        self.classes = tuple(chosen)
+        references = {expression: reference_records(records, expression) for expression in self.classes}
+        self.pairs: list[tuple[FaceRecord, FaceRecord]] = []
+        for key, subject_records in _by_subject(records).items():
+            for source in subject_records:
+                if source.expression not in self.classes:
+                    continue
+                for expression in self.classes:
+                    target = references[expression].get(key)
+                    if target is not None and expression != source.expression:
+                        self.pairs.append((source, target))
+        if not self.pairs:
+            raise _no_records(prepared, f"subject with two of {', '.join(self.classes) or 'the expressions'}", split)
+
+    def __len__(self) -> int:
+        """Number of (input, target expression) pairs."""
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One pair, loaded and transformed with a shared draw, with the target's and the input's class."""
+        source, target = self.pairs[index]
+        image, goal = _apply(self.transform, self.prepared.load(source), self.prepared.load(target))
+        return {
+            "input": image,
+            "target": goal,
+            "label": self.classes.index(target.expression),
+            "source_label": self.classes.index(source.expression),
+            "subject": source.subject,
+            "source": source.source,
+            "names": [source.path, target.path],
         }

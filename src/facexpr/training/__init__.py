@@ -3,8 +3,8 @@
 * :class:`TrainingMethod` and :class:`GenerativeModule` (``module.py``): a family's networks and named
   losses, stepped player by player (manual optimization, so adversarial methods fit too).
 * :class:`NeutralDataModule`, :class:`PairedDataModule`, :class:`NShotDataModule`,
-  :class:`LabelledDataModule` (``data.py``): batches of each kind of supervision from one or several
-  prepared folders.
+  :class:`LabelledDataModule`, :class:`ConditionalDataModule` (``data.py``): batches of each kind of
+  supervision from one or several prepared folders.
 * The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``);
   the geometric model: :func:`train_geometric` (``geometric.py``); masked regression:
   :func:`train_masked_regression` (``masked_regression.py``).
@@ -19,6 +19,7 @@
 
 from facexpr.training.callbacks import IncrementalBeta, ThesisStopping, TrainingClock, departure_exceeded, next_beta
 from facexpr.training.data import (
+    ConditionalDataModule,
     LabelledDataModule,
     NeutralDataModule,
     NShotDataModule,
@@ -37,7 +38,7 @@ from facexpr.training.vae import VAEMethod, train_vae
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [
-    "BETA_SCHEDULES", "METHODS", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "GeometricRun", "IncrementalBeta",
+    "BETA_SCHEDULES", "METHODS", "ConditionalDataModule", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "GeometricRun", "IncrementalBeta",
     "LabelledDataModule", "MaskedRegressionConfig", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
     "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult", "TrainingClock", "TrainingMethod",
     "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "fit_geometric", "last_checkpoint", "load_stage1",

@@ -4,7 +4,9 @@
 * :class:`PairedDataModule`: (input, target) crops of one person: expressive -> neutral, or neutral ->
   an expression (``target_expression``);
 * :class:`NShotDataModule`: N expressive crops of one person with their neutral face;
-* :class:`LabelledDataModule`: crops with their expression as a class index (classifiers, conditional models).
+* :class:`LabelledDataModule`: crops with their expression as a class index (classifiers);
+* :class:`ConditionalDataModule`: a crop, the class of a target expression, and that person's crop of it
+  (conditional models: one model for every target).
 
 Each folder contributes its ``split`` for training and its ``val`` split for
 validation (its training split when it has none); the folders' items are
@@ -23,7 +25,14 @@ from typing import Any, ClassVar
 import lightning as L
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from facexpr.data.pairing import LabelledFaceDataset, NeutralFaceDataset, NShotDataset, PairDataset, PreparedDataset
+from facexpr.data.pairing import (
+    ConditionalPairDataset,
+    LabelledFaceDataset,
+    NeutralFaceDataset,
+    NShotDataset,
+    PairDataset,
+    PreparedDataset,
+)
 from facexpr.data.records import EXPRESSIONS
 from facexpr.io import BadInputError
 
@@ -213,6 +222,31 @@ class LabelledDataModule(SupervisionDataModule):
     def build(self, prepared: PreparedDataset, split: str, training: bool) -> Dataset:
         """The folder's crops of ``split`` showing one of :attr:`classes`."""
         return LabelledFaceDataset(prepared, split, self.classes)
+
+    def describe(self) -> dict[str, Any]:
+        """The base description and the classes."""
+        return {**super().describe(), "classes": list(self.classes)}
+
+
+class ConditionalDataModule(SupervisionDataModule):
+    """Dicts with ``input``, ``target`` (the same person with another expression) and ``label``, the index of
+    the target's expression in :attr:`classes` (and ``source_label``, the input's).
+
+    ``classes`` defaults to the canonical expressions found in the training
+    splits of all folders; every folder uses the same list.
+    """
+
+    kind = "conditional"
+
+    def __init__(self, data: DataSource | Sequence[DataSource], split: str = "train", batch_size: int = 16,
+                 workers: int = 0, min_epoch_items: int = 0, classes: Sequence[str] | None = None):
+        prepared = [open_prepared(source) for source in _as_list(data)]
+        self.classes = tuple(classes) if classes else _classes_in(prepared, split)
+        super().__init__(prepared, split, batch_size, workers, min_epoch_items)
+
+    def build(self, prepared: PreparedDataset, split: str, training: bool) -> Dataset:
+        """The folder's pairs of ``split`` between two of :attr:`classes`."""
+        return ConditionalPairDataset(prepared, split, self.classes)
 
     def describe(self) -> dict[str, Any]:
         """The base description and the classes."""

@@ -30,6 +30,8 @@ from facexpr.models.base import FaceModel, resize_to
 from facexpr.training.callbacks import TRAIN_METRIC, VAL_METRIC
 
 GENERATOR = "generator"
+#: The optimizers a module can give its players.
+OPTIMIZERS = ("adam", "sgd")
 
 
 class TrainingMethod(nn.Module, abc.ABC):
@@ -102,10 +104,20 @@ class GenerativeModule(L.LightningModule):
             crops, one draw per sample shared by its images.
         betas: Adam's betas (GANs usually want (0.5, 0.999)).
         lrs: per-player learning rates.
+        optimizer: ``adam``, or ``sgd`` (with ``momentum``), as some papers trained.
+        momentum: SGD's momentum.
+        steps_per_batch: optimizer steps of every player on each batch (a
+            published remedy for a generator that ignores its condition: several
+            iterations on one batch before the next).
     """
 
     def __init__(self, method: TrainingMethod, weights: Mapping[str, float], lr: float = 1e-3, augment: bool = True,
-                 betas: tuple[float, float] = (0.9, 0.999), lrs: Mapping[str, float] | None = None):
+                 betas: tuple[float, float] = (0.9, 0.999), lrs: Mapping[str, float] | None = None,
+                 optimizer: str = "adam", momentum: float = 0.0, steps_per_batch: int = 1):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+        if steps_per_batch < 1:
+            raise ValueError(f"steps_per_batch must be at least 1, got {steps_per_batch}")
         super().__init__()
         self.automatic_optimization = False
         self.method = method
@@ -113,6 +125,9 @@ class GenerativeModule(L.LightningModule):
         self.lr = lr
         self.lrs = dict(lrs or {})
         self.betas = betas
+        self.optimizer_name = optimizer
+        self.momentum = momentum
+        self.steps_per_batch = steps_per_batch
         self.augment = FaceAugment() if augment else None
         # NaN passes through (the default would drop it and hide a diverging run from the stopping rules)
         self.train_mse = MeanMetric(nan_strategy="disable")
@@ -150,22 +165,24 @@ class GenerativeModule(L.LightningModule):
         return list(optimizers) if isinstance(optimizers, (list, tuple)) else [optimizers]
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        """Every player in turn: its weighted loss, backward through its own parameters only, one step."""
+        """Every player in turn: its weighted loss, backward through its own parameters only, one step; all of
+        it ``steps_per_batch`` times on the same (augmented) batch."""
         batch = self.prepare(batch)
-        outputs = self.method.run(batch)
-        size = outputs["output"].shape[0]
         logged: dict[str, torch.Tensor | float] = {}
-        for player, optimizer in zip(self.method.players, self._optimizers()):
-            self.toggle_optimizer(optimizer)
-            terms = self.method.losses(player, outputs)
-            loss = weighted_sum(terms, self.weights)
-            optimizer.zero_grad()
-            self.manual_backward(loss)
-            optimizer.step()
-            self.untoggle_optimizer(optimizer)
-            prefix = "" if player == GENERATOR else f"{player}_"
-            logged.update({f"{prefix}{name}": value.detach() for name, value in terms.items()})
-            logged[f"{prefix}loss"] = loss.detach()
+        for _ in range(self.steps_per_batch):
+            outputs = self.method.run(batch)
+            for player, optimizer in zip(self.method.players, self._optimizers()):
+                self.toggle_optimizer(optimizer)
+                terms = self.method.losses(player, outputs)
+                loss = weighted_sum(terms, self.weights)
+                optimizer.zero_grad()
+                self.manual_backward(loss)
+                optimizer.step()
+                self.untoggle_optimizer(optimizer)
+                prefix = "" if player == GENERATOR else f"{player}_"
+                logged.update({f"{prefix}{name}": value.detach() for name, value in terms.items()})
+                logged[f"{prefix}loss"] = loss.detach()
+        size = outputs["output"].shape[0]
         logged.update({f"weight_{name}": float(value) for name, value in self.weights.items()})
         self.log_terms("train", logged, size)
         self._record_mse(outputs)
@@ -190,9 +207,13 @@ class GenerativeModule(L.LightningModule):
             self.train_mse.reset()
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """One Adam per player, on that player's trainable parameters."""
-        return [torch.optim.Adam(list(self.method.parameters_of(player)), lr=self.lrs.get(player, self.lr),
-                                 betas=self.betas) for player in self.method.players]
+        """One optimizer per player (Adam, or SGD with momentum), on that player's trainable parameters."""
+        optimizers = []
+        for player in self.method.players:
+            parameters, lr = list(self.method.parameters_of(player)), self.lrs.get(player, self.lr)
+            optimizers.append(torch.optim.SGD(parameters, lr=lr, momentum=self.momentum)
+                              if self.optimizer_name == "sgd" else torch.optim.Adam(parameters, lr=lr, betas=self.betas))
+        return optimizers
 
     def export(self) -> FaceModel:
         """The trained generator as a :class:`FaceModel` on the CPU."""
