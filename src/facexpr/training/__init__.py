@@ -7,7 +7,8 @@
   supervision from one or several prepared folders.
 * The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``);
   the geometric model: :func:`train_geometric` (``geometric.py``); masked regression:
-  :func:`train_masked_regression` (``masked_regression.py``).
+  :func:`train_masked_regression` (``masked_regression.py``); the two-step CNN: :func:`train_twostep`
+  (``twostep.py``).
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
 * :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
@@ -26,21 +27,25 @@ from facexpr.training.data import (
     PairedDataModule,
     SupervisionDataModule,
 )
-from facexpr.training.methods import METHODS, TrainableMethod, register_method
 from facexpr.training.geometric import GeometricRun, train_geometric
 from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.masked_regression import MaskedRegressionConfig, train_masked_regression
+from facexpr.training.methods import METHODS, TrainableMethod, register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE, TrainResult, build_trainer, last_checkpoint, run_training
+from facexpr.training.twostep import Step1Method, Step2Method, train_twostep
 from facexpr.training.vae import VAEMethod, train_vae
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [
-    "BETA_SCHEDULES", "METHODS", "ConditionalDataModule", "RECIPES", "Stage1Source", "TrainableMethod", "register_method", "SUMMARY_FILE", "BetaSchedule", "GenerativeModule", "GeometricRun", "IncrementalBeta",
-    "LabelledDataModule", "MaskedRegressionConfig", "NShotDataModule", "NeutralDataModule", "NeutralizerMethod", "PairedDataModule",
-    "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult", "TrainingClock", "TrainingMethod",
-    "VAEMethod", "build_trainer", "departure_exceeded", "fit_family", "fit_geometric", "last_checkpoint", "load_stage1",
-    "next_beta", "register_recipe", "run_training", "train_geometric", "train_masked_regression", "train_neutralizer", "train_vae",
+    "BETA_SCHEDULES", "BetaSchedule", "ConditionalDataModule", "GenerativeModule", "GeometricRun",
+    "IncrementalBeta", "LabelledDataModule", "METHODS", "MaskedRegressionConfig", "NShotDataModule",
+    "NeutralDataModule", "NeutralizerMethod", "PairedDataModule", "RECIPES", "SUMMARY_FILE", "Stage1Source",
+    "Step1Method", "Step2Method", "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult",
+    "TrainableMethod", "TrainingClock", "TrainingMethod", "VAEMethod", "build_trainer", "departure_exceeded",
+    "fit_family", "fit_geometric", "last_checkpoint", "load_stage1", "next_beta", "register_method",
+    "register_recipe", "run_training", "train_geometric", "train_masked_regression", "train_neutralizer",
+    "train_twostep", "train_vae",
 ]

@@ -17,10 +17,12 @@ from typing import Callable
 from facexpr.data.pairing import PreparedDataset
 from facexpr.models import MODEL_FAMILIES, FaceModel
 from facexpr.models.neutralizer import NeutralizerConfig
+from facexpr.models.twostep import TwoStepConfig
 from facexpr.models.vae import VAEConfig
-from facexpr.training.options import BetaSchedule, TrainOptions
 from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.neutralizer import train_neutralizer
+from facexpr.training.options import BetaSchedule, TrainOptions
+from facexpr.training.twostep import train_twostep
 from facexpr.training.vae import train_vae
 
 Recipe = Callable[[PreparedDataset, "str | None"], FaceModel]
@@ -82,6 +84,18 @@ def fit_neutralizer(prepared: PreparedDataset, split: str | None = "train") -> F
 def fit_geometric_recipe(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
     """Shape maps (alpha by subject-level CV), warp and appearance step with the default options."""
     return fit_geometric([prepared], split)
+
+
+@register_recipe("twostep")
+def fit_twostep(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """The cpu preset (both steps, no head) at the dataset's crop size for :data:`FIT_EPOCHS` epochs per step."""
+    first = prepared.load(prepared.records[0])
+    config = TwoStepConfig.from_preset("cpu", size=first.shape[-1])
+    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_twostep(prepared, folder, split or "train", config, options)
+    assert result.model is not None  # a single-process run is always rank 0
+    return result.model
 
 
 for _family, _model in sorted(MODEL_FAMILIES.items()):  # closed-form families fit themselves
