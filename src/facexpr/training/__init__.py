@@ -8,7 +8,7 @@
 * The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``);
   the geometric model: :func:`train_geometric` (``geometric.py``); masked regression:
   :func:`train_masked_regression` (``masked_regression.py``); the two-step CNN: :func:`train_twostep`
-  (``twostep.py``).
+  (``twostep.py``); the conditional DCGAN: :func:`train_cdcgan` (``cdcgan.py``).
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
 * :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
@@ -19,6 +19,7 @@
 """
 
 from facexpr.training.callbacks import IncrementalBeta, ThesisStopping, TrainingClock, departure_exceeded, next_beta
+from facexpr.training.cdcgan import CDCGANMethod, train_cdcgan
 from facexpr.training.data import (
     ConditionalDataModule,
     LabelledDataModule,
@@ -40,12 +41,12 @@ from facexpr.training.vae import VAEMethod, train_vae
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [
-    "BETA_SCHEDULES", "BetaSchedule", "ConditionalDataModule", "GenerativeModule", "GeometricRun",
+    "BETA_SCHEDULES", "BetaSchedule", "CDCGANMethod", "ConditionalDataModule", "GenerativeModule", "GeometricRun",
     "IncrementalBeta", "LabelledDataModule", "METHODS", "MaskedRegressionConfig", "NShotDataModule",
     "NeutralDataModule", "NeutralizerMethod", "PairedDataModule", "RECIPES", "SUMMARY_FILE", "Stage1Source",
     "Step1Method", "Step2Method", "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult",
     "TrainableMethod", "TrainingClock", "TrainingMethod", "VAEMethod", "build_trainer", "departure_exceeded",
     "fit_family", "fit_geometric", "last_checkpoint", "load_stage1", "next_beta", "register_method",
-    "register_recipe", "run_training", "train_geometric", "train_masked_regression", "train_neutralizer",
-    "train_twostep", "train_vae",
+    "register_recipe", "run_training", "train_cdcgan", "train_geometric", "train_masked_regression",
+    "train_neutralizer", "train_twostep", "train_vae",
 ]

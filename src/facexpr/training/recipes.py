@@ -17,8 +17,10 @@ from typing import Callable
 from facexpr.data.pairing import PreparedDataset
 from facexpr.models import MODEL_FAMILIES, FaceModel
 from facexpr.models.neutralizer import NeutralizerConfig
+from facexpr.models.cdcgan import CDCGANConfig
 from facexpr.models.twostep import TwoStepConfig
 from facexpr.models.vae import VAEConfig
+from facexpr.training.cdcgan import train_cdcgan
 from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.neutralizer import train_neutralizer
 from facexpr.training.options import BetaSchedule, TrainOptions
@@ -94,6 +96,18 @@ def fit_twostep(prepared: PreparedDataset, split: str | None = "train") -> FaceM
     options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
     with tempfile.TemporaryDirectory() as folder:
         result = train_twostep(prepared, folder, split or "train", config, options)
+    assert result.model is not None  # a single-process run is always rank 0
+    return result.model
+
+
+@register_recipe("cdcgan")
+def fit_cdcgan(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """The fixed preset at the dataset's crop size for :data:`FIT_EPOCHS` epochs."""
+    first = prepared.load(prepared.records[0])
+    config = CDCGANConfig.from_preset("fixed", size=first.shape[-1])
+    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_cdcgan(prepared, folder, split or "train", config, options)
     assert result.model is not None  # a single-process run is always rank 0
     return result.model
 
