@@ -62,13 +62,16 @@ def test_openface_command_writes_the_kept_frames(tmp_path):
     result = runner.invoke(app, ["openface", str(fixture), "--out", str(tmp_path / "kept.csv")])
     assert result.exit_code == 0, result.output
     assert [row["frame"] for row in read_openface_csv(tmp_path / "kept.csv")] == expected
-    stricter = runner.invoke(app, ["openface", str(fixture), "--max-pose", "0.5"])
-    assert f"kept {len(expected)} of" not in stricter.output
+    # --max-pose is in degrees (OpenFace writes radians): at 10 the frame turned 17 degrees (pose_Rz -0.3) goes
+    stricter = runner.invoke(app, ["openface", str(fixture), "--max-pose", "10", "--out", str(tmp_path / "strict.csv")])
+    assert stricter.exit_code == 0, stricter.output
+    assert f"kept 2 of {len(read_openface_csv(fixture))} frame(s)" in stricter.output
+    assert [row["frame"] for row in read_openface_csv(tmp_path / "strict.csv")] == [1.0, 7.0]  # not 5
 
 
 def test_evaluate_and_compare_commands(tmp_path):
     raw, data = tmp_path / "raw", tmp_path / "prepared"
-    runner.invoke(app, ["synthetic", str(raw), "-n", "4", "--expressions", "neutral,happy", "--size", "128"])
+    assert runner.invoke(app, ["synthetic", str(raw), "-n", "4", "--expressions", "neutral,happy", "--size", "128"]).exit_code == 0
     assert runner.invoke(app, ["prepare", str(raw), "--out", str(data), "--size", "64", "--split", "test"]).exit_code == 0
     result = runner.invoke(app, ["evaluate", "--model", "identity", "--data", str(data), "--out", str(tmp_path / "ev")])
     assert result.exit_code == 0, result.output
