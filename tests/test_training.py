@@ -17,6 +17,7 @@ from facexpr.data.pairing import NeutralFaceDataset, NShotDataset, PreparedDatas
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.io import BadInputError
+from facexpr.models import MeanFaceModel
 from facexpr.models.neutralizer import NeutralizerConfig, NeutralizerModel
 from facexpr.models.vae import VAEConfig, VAEModel
 from facexpr.training import (
@@ -56,17 +57,37 @@ def _mse(model, images: torch.Tensor) -> float:
     return float((model.predict(images[:, None]) - images).pow(2).mean())
 
 
+def _error(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Per-pixel MSE of outputs against targets."""
+    return float((outputs - targets).pow(2).mean())
+
+
+def _val_groups(prepared: Path, shots: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation people's fixed groups of ``shots`` expressive crops (B, N, C, H, W) and their neutral faces."""
+    val = NShotDataset(PreparedDataset(prepared), "val", shots, resample_each_epoch=False)
+    return torch.stack([item["inputs"] for item in val]), torch.stack([item["target"] for item in val])
+
+
+def _baselines(prepared: Path, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """The validation error of the two baselines: identity (the first photo as it is) and mean-neutral (the
+    training people's average neutral face)."""
+    mean = MeanFaceModel.fit(PreparedDataset(prepared), "val")  # a training split is present: its people only
+    assert not mean.loso
+    return {"identity": _error(inputs[:, 0], targets), "mean-neutral": _error(mean.predict(inputs), targets)}
+
+
 def test_stage1_learns_and_saves_a_loadable_model(prepared, stage1):
-    """The trained VAE reconstructs its faces far better than the untrained network, and unseen people better
-    than their average face does; its files load without pickle."""
+    """The trained VAE reconstructs its faces far better than the mean-neutral baseline (their average face)
+    does, and unseen people better too; its files load without pickle. (Identity, returning the input, is a
+    perfect reconstruction: it is the baseline of neutralizing, see tests/test_learning.py.)"""
     train = torch.stack(list(NeutralFaceDataset(PreparedDataset(prepared), "train")))
     val = torch.stack(list(NeutralFaceDataset(PreparedDataset(prepared), "val")))
-    torch.manual_seed(0)
-    untrained = VAEModel(TINY)
+    mean = MeanFaceModel.fit(PreparedDataset(prepared), "train")
+    torch.testing.assert_close(mean.predict(train[:1, None])[0], train.mean(0))  # one neutral crop per person
     trained = facexpr.load_model(stage1)
     assert isinstance(trained, VAEModel)
-    assert _mse(trained, train) < 0.3 * _mse(untrained, train)
-    assert _mse(trained, val) < float((train.mean(0, keepdim=True) - val).pow(2).mean())
+    assert _mse(trained, train) < 0.3 * _mse(mean, train)  # 0.0044 vs 0.028 when written
+    assert _mse(trained, val) < 0.9 * _mse(mean, val)  # 0.031 vs 0.044
     summary = json.loads((stage1 / "summary.json").read_text())
     assert summary["epochs"] == 5 and summary["best_val_mse"] < 0.05
     assert {"train/recon", "train/kl", "train/loss", "val/recon", "val/kl"} <= set(summary["final"])
@@ -157,18 +178,17 @@ def test_frozen_modes_keep_the_stage1_decoder_and_regularize_the_latent(prepared
 
 
 def test_neutralizer_learns_and_accepts_any_number_of_photos(prepared, tmp_path):
-    """Scratch + mask head: validation error far below the untrained network's; outputs ignore the order of the photos."""
+    """Scratch + mask head: on the validation people, closer to their neutral face than the first photo is
+    (identity) and far closer than the average neutral face (mean-neutral); outputs ignore the order of the photos."""
     config = NeutralizerConfig(vae=TINY, mode="scratch", blend=True, head="mask")
     result = train_neutralizer(prepared, tmp_path / "n", config, None, quick(epochs=4, lr=3e-3), shots=3)
     assert result.summary["final"]["train/mask"] > 0
     model = facexpr.load_model(tmp_path / "n")
-    val = NShotDataset(PreparedDataset(prepared), "val", 3, resample_each_epoch=False)
-    inputs = torch.stack([item["inputs"] for item in val])
-    targets = torch.stack([item["target"] for item in val])
+    inputs, targets = _val_groups(prepared, 3)
     out = model.predict(inputs)
-    torch.manual_seed(0)
-    untrained = NeutralizerModel(model.neutralizer_config).predict(inputs)
-    assert float((out - targets).pow(2).mean()) < 0.3 * float((untrained - targets).pow(2).mean())
+    error, baselines = _error(out, targets), _baselines(prepared, inputs, targets)
+    # 0.00068 vs 0.00097 and 0.044 when written: it blends the three photos, whose mean is as close
+    assert error < 0.85 * baselines["identity"] and error < 0.1 * baselines["mean-neutral"], (error, baselines)
     reversed_order = model.predict(inputs.flip(1))
     assert torch.allclose(out, reversed_order, atol=1e-5)
     for shots in (1, 2, 7):
@@ -177,7 +197,9 @@ def test_neutralizer_learns_and_accepts_any_number_of_photos(prepared, tmp_path)
 
 def test_weight_averaging_exports_the_averaged_weights(prepared, tmp_path):
     """With ``ema_decay`` the best checkpoint and the exported model hold the moving average (not the last
-    raw weights), which still learned: it beats the untrained network on validation."""
+    raw weights), which learned as much as the raw weights did: on validation both are far closer to the
+    person's neutral face than the mean-neutral baseline. (Four epochs of this tiny flow network do not yet beat
+    identity, the photo as it is: 0.0049 vs 0.0012; tests/test_learning.py holds the neutralizer's recipe to it.)"""
     config = NeutralizerConfig(vae=TINY, mode="scratch", head="flow")
     raw = train_neutralizer(prepared, tmp_path / "raw", config, None, quick(epochs=4, lr=3e-3), shots=2)
     ema = train_neutralizer(prepared, tmp_path / "ema", config, None, quick(epochs=4, lr=3e-3, ema_decay=0.7), shots=2)
@@ -187,13 +209,11 @@ def test_weight_averaging_exports_the_averaged_weights(prepared, tmp_path):
     assert all(torch.equal(best["state_dict"]["method.net." + k], v) for k, v in exported.items())
     moved = [k for k, v in exported.items() if not torch.equal(raw.model.network.state_dict()[k], v)]
     assert moved, "the averaged weights equal the raw run's"
-    val = NShotDataset(PreparedDataset(prepared), "val", 2, resample_each_epoch=False)
-    inputs = torch.stack([item["inputs"] for item in val])
-    targets = torch.stack([item["target"] for item in val])
-    torch.manual_seed(0)
-    untrained = NeutralizerModel(ema.model.neutralizer_config).predict(inputs)
-    error = float((ema.model.predict(inputs) - targets).pow(2).mean())
-    assert error < 0.5 * float((untrained - targets).pow(2).mean()), (error, float((untrained - targets).pow(2).mean()))
+    inputs, targets = _val_groups(prepared, 2)
+    averaged, last = _error(ema.model.predict(inputs), targets), _error(raw.model.predict(inputs), targets)
+    mean = _baselines(prepared, inputs, targets)["mean-neutral"]
+    assert averaged < 0.2 * mean and last < 0.2 * mean, (averaged, last, mean)  # 0.0049, 0.0046, 0.044 when written
+    assert averaged < 1.5 * last, (averaged, last)
 
 
 def test_ddp_with_two_cpu_processes(prepared, tmp_path):
