@@ -146,7 +146,9 @@ def test_action_units_reject_out_of_range_values():
     for bad in (-0.1, 1.5, float("nan"), "0.5", True):
         with pytest.raises(ValueError, match="au15"):
             ActionUnits(au15=bad)
-    assert ActionUnits(au25=1).au25 == 1.0 and ActionUnits().is_neutral
+    # the bounds are accepted and every number is stored as a float (1 == 1.0 alone would not tell)
+    assert type(ActionUnits(au25=1).au25) is float and type(ActionUnits(au26=np.float32(0)).au26) is float
+    assert ActionUnits().is_neutral and not ActionUnits(au25=1).is_neutral
 
 
 def test_expression_presets_use_the_canonical_labels():
