@@ -92,6 +92,12 @@ KNOWN_FAILURES = {
 }
 
 
+#: Known failures whose margin a GAN's training crosses or not with the thread count (the order of floating-point
+#: sums changes its adversarial steps): not strict, so the suite holds with OMP_NUM_THREADS=1 and 2 alike.
+#: cdcgan against mean-neutral on PSNR: 14.4 dB with 2 threads (fails), above 16.6 with 1 thread (passes).
+THREAD_SENSITIVE = {("cdcgan", "mean", "psnr")}
+
+
 def _claim_params() -> list[Any]:
     """One pytest param per (family, baseline, metric) of every registered recipe; the baselines skipped."""
     params = []
@@ -106,7 +112,8 @@ def _claim_params() -> list[Any]:
             marks = ()
             reason = KNOWN_FAILURES.get((family, baseline, metric))
             if reason:
-                marks = (pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError),)
+                strict = (family, baseline, metric) not in THREAD_SENSITIVE
+                marks = (pytest.mark.xfail(reason=reason, strict=strict, raises=AssertionError),)
             params.append(pytest.param(family, baseline, metric, id=f"{family}-{baseline}-{metric}", marks=marks))
     return params
 
