@@ -596,6 +596,15 @@ class NShotDataset(Dataset):
         }
 
 
+def expression_classes(records: Sequence[FaceRecord], classes: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The class list of a labelled dataset: ``classes`` normalized, or else the canonical expressions
+    (:data:`EXPRESSIONS`) present in ``records``, in that order."""
+    if classes:
+        return tuple(normalize_expression(c) for c in classes)
+    present = {record.expression for record in records}
+    return tuple(e for e in EXPRESSIONS if e in present)
+
+
 class LabelledFaceDataset(Dataset):
     """Every crop of a split with its expression as a class index: what classifiers and conditional models learn.
 
@@ -615,9 +624,7 @@ class LabelledFaceDataset(Dataset):
         self.prepared = prepared
         self.transform = transform
         records = prepared.select(split)
-        present = {record.expression for record in records}
-        chosen = [normalize_expression(c) for c in classes] if classes else [e for e in EXPRESSIONS if e in present]
-        self.classes = tuple(chosen)
+        self.classes = expression_classes(records, classes)
         self.records = [record for record in records if record.expression in self.classes]
         if not self.records:
             raise _no_records(prepared, f"crops labelled {', '.join(self.classes) or 'with a known expression'}", split)
@@ -660,9 +667,7 @@ class ConditionalPairDataset(Dataset):
         self.prepared = prepared
         self.transform = transform
         records = prepared.select(split)
-        present = {record.expression for record in records}
-        chosen = [normalize_expression(c) for c in classes] if classes else [e for e in EXPRESSIONS if e in present]
-        self.classes = tuple(chosen)
+        self.classes = expression_classes(records, classes)
         references = {expression: reference_records(records, expression) for expression in self.classes}
         self.pairs: list[tuple[FaceRecord, FaceRecord]] = []
         for key, subject_records in _by_subject(records).items():

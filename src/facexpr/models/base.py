@@ -49,6 +49,18 @@ def register_model(cls: type["FaceModel"]) -> type["FaceModel"]:
     return cls
 
 
+def preset_fields(presets: dict[str, dict[str, Any]], preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A config's fields from a named preset, with ``overrides`` on top (``None`` values keep the preset's);
+    what every config's ``from_preset`` builds itself from.
+
+    Raises:
+        ValueError: an unknown preset.
+    """
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
+    return {**presets[preset], "preset": preset, **{k: v for k, v in overrides.items() if v is not None}}
+
+
 def resize_to(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize (..., C, H, W) crops to ``size`` x ``size`` (antialiased bilinear); unchanged when already there."""
     if images.shape[-1] == size and images.shape[-2] == size:

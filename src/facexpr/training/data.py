@@ -32,8 +32,8 @@ from facexpr.data.pairing import (
     NShotDataset,
     PairDataset,
     PreparedDataset,
+    expression_classes,
 )
-from facexpr.data.records import EXPRESSIONS
 from facexpr.io import BadInputError
 
 VAL_SPLIT = "val"
@@ -204,61 +204,48 @@ class NShotDataModule(SupervisionDataModule):
         return {**super().describe(), "shots": self.shots}
 
 
-class LabelledDataModule(SupervisionDataModule):
-    """Dicts with ``image`` (C, H, W) and ``label``, the index of its expression in :attr:`classes`.
+class ClassesDataModule(SupervisionDataModule, abc.ABC):
+    """A data module whose items name an expression by its index in :attr:`classes`.
 
     ``classes`` defaults to the canonical expressions found in the training
     splits of all folders; every folder uses the same list.
     """
-
-    kind = "labelled"
 
     def __init__(self, data: DataSource | Sequence[DataSource], split: str = "train", batch_size: int = 16,
                  workers: int = 0, min_epoch_items: int = 0, classes: Sequence[str] | None = None):
         prepared = [open_prepared(source) for source in _as_list(data)]
         self.classes = tuple(classes) if classes else _classes_in(prepared, split)
         super().__init__(prepared, split, batch_size, workers, min_epoch_items)
+
+    def describe(self) -> dict[str, Any]:
+        """The base description and the classes."""
+        return {**super().describe(), "classes": list(self.classes)}
+
+
+class LabelledDataModule(ClassesDataModule):
+    """Dicts with ``image`` (C, H, W) and ``label``, the index of its expression in :attr:`classes`."""
+
+    kind = "labelled"
 
     def build(self, prepared: PreparedDataset, split: str, training: bool) -> Dataset:
         """The folder's crops of ``split`` showing one of :attr:`classes`."""
         return LabelledFaceDataset(prepared, split, self.classes)
 
-    def describe(self) -> dict[str, Any]:
-        """The base description and the classes."""
-        return {**super().describe(), "classes": list(self.classes)}
 
-
-class ConditionalDataModule(SupervisionDataModule):
+class ConditionalDataModule(ClassesDataModule):
     """Dicts with ``input``, ``target`` (the same person with another expression) and ``label``, the index of
-    the target's expression in :attr:`classes` (and ``source_label``, the input's).
-
-    ``classes`` defaults to the canonical expressions found in the training
-    splits of all folders; every folder uses the same list.
-    """
+    the target's expression in :attr:`classes` (and ``source_label``, the input's)."""
 
     kind = "conditional"
-
-    def __init__(self, data: DataSource | Sequence[DataSource], split: str = "train", batch_size: int = 16,
-                 workers: int = 0, min_epoch_items: int = 0, classes: Sequence[str] | None = None):
-        prepared = [open_prepared(source) for source in _as_list(data)]
-        self.classes = tuple(classes) if classes else _classes_in(prepared, split)
-        super().__init__(prepared, split, batch_size, workers, min_epoch_items)
 
     def build(self, prepared: PreparedDataset, split: str, training: bool) -> Dataset:
         """The folder's pairs of ``split`` between two of :attr:`classes`."""
         return ConditionalPairDataset(prepared, split, self.classes)
 
-    def describe(self) -> dict[str, Any]:
-        """The base description and the classes."""
-        return {**super().describe(), "classes": list(self.classes)}
-
 
 def _classes_in(prepared: Sequence[PreparedDataset], split: str) -> tuple[str, ...]:
     """The canonical expressions present in any folder's ``split``, in canonical order."""
-    found: set[str] = set()
-    for dataset in prepared:
-        found.update(LabelledFaceDataset(dataset, split).classes)
-    return tuple(e for e in EXPRESSIONS if e in found)
+    return expression_classes([record for dataset in prepared for record in dataset.select(split)])
 
 
 def _as_list(data: DataSource | Sequence[DataSource]) -> list[DataSource]:

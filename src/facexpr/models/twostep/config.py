@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from facexpr.models.base import preset_fields
 from facexpr.nn.generator import ACTIVATIONS, GENERATOR_OUTPUTS, INJECTIONS, SAMPLINGS
 
 LOSSES = ("mse", "smoothl1")
@@ -122,11 +123,7 @@ class TwoStepConfig:
         Raises:
             ValueError: an unknown preset or an invalid field.
         """
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-        fields = {**PRESETS[preset], "preset": preset}
-        fields.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**fields)
+        return cls(**preset_fields(PRESETS, preset, overrides))
 
     def with_changes(self, **changes: Any) -> "TwoStepConfig":
         """A copy with some fields changed (validated again)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from facexpr.models.base import preset_fields
 from facexpr.nn.backbones import ARCHITECTURES
 
 #: Preset name -> default crop size, width multiplier and dropout. ``paper`` is
@@ -64,11 +65,7 @@ class VAEConfig:
         Raises:
             ValueError: an unknown preset or an invalid field.
         """
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-        fields = {**PRESETS[preset], "preset": preset}
-        fields.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**fields)
+        return cls(**preset_fields(PRESETS, preset, overrides))
 
     def with_changes(self, **changes: Any) -> "VAEConfig":
         """A copy with some fields changed (validated again)."""
