@@ -1,5 +1,6 @@
 """The PyTorch port of dlib's face-recognition ResNet: the serialization parser by hand, the weight cache,
-gradients, the torch face chip against dlib's, and descriptors against dlib's own on real FRL faces."""
+gradients, the torch face chip against dlib's, and descriptors (the port's and the identity judge's)
+against dlib's own on real FRL faces."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from facexpr.faces import FacePipeline
 from facexpr.faces.models import FACE_DESCRIPTOR, model_file, shape_predictor
 from facexpr.io import BadInputError, load_image
 from facexpr.judges.dlib_resnet import (
@@ -22,6 +24,8 @@ from facexpr.judges.dlib_resnet import (
     face_chip_transforms,
     read_dlib_resnet,
 )
+from facexpr.judges.geometry import WORK_SIZE, crop_list, fixed_face_box, working_landmarks
+from facexpr.judges.identity import IdentityJudge
 
 #: FRL London photos compared with dlib (the first ones in id order).
 PHOTOS = 6
@@ -173,3 +177,16 @@ def test_torch_chips_of_real_photos_give_dlibs_descriptors(frl_chips, dlib_descr
     with torch.no_grad():
         ours = descriptors_from_chips(chips / 255).numpy()
     assert np.linalg.norm(ours - reference, axis=1).max() < 0.06  # dlib's same-person threshold is 0.6
+
+
+def test_identity_judge_gives_dlibs_descriptors_of_pipeline_crops(frl_london, dlib_descriptor):
+    pipeline = FacePipeline(size=128)
+    paths = sorted((frl_london / "smiling_front").glob("*_08.jpg"))[:PHOTOS]
+    crops = np.stack([pipeline.process(load_image(path))[0].image for path in paths])
+    x0, y0, x1, y1 = (int(round(v)) for v in fixed_face_box(WORK_SIZE))
+    box = dlib.rectangle(x0, y0, x1 - 1, y1 - 1)
+    reference = []
+    for image, points in map(working_landmarks, crop_list(crops)):  # the judge's dlib path before the port
+        shape = dlib.full_object_detection(box, [dlib.point(int(x), int(y)) for x, y in points])
+        reference.append(np.array(dlib_descriptor.compute_face_descriptor(image, shape)))
+    assert np.abs(IdentityJudge(batch_size=4).descriptors(crops) - np.array(reference)).max() < 1e-3
