@@ -13,7 +13,8 @@ import facexpr.training.cdcgan  # noqa: F401  registers ``facexpr train cdcgan``
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.models.base import FaceModel, load_model
-from facexpr.models.cdcgan import CDCGANConfig, CDCGANModel, identity_function_score
+from facexpr.evaluation.conditional import identity_function_score
+from facexpr.models.cdcgan import CDCGANConfig, CDCGANModel
 from facexpr.training import TrainOptions
 from facexpr.training.cdcgan import (
     CDCGANMethod,

@@ -47,7 +47,23 @@ def evaluate_command(
         for name, values in stability.items():
             table.add_row(name, str(values["n"]), *(_number(values[k]) for k in ("landmark_shift", "p_neutral_change", "sharpness")))
         console.print(table)
+    conditional = result.document.get("conditional")
+    if conditional:
+        _show_conditional(conditional)
     console.print(f"[green]{len(result.items)} items[/green]; report: {result.out_dir / 'report.html'}")
+
+
+def _show_conditional(conditional: dict) -> None:
+    """Print the conditional yardstick: each requested target on the neutral photos, and the identity-function
+    score."""
+    table = Table("asked for (on neutral photos)", "n", "FER top-1", "identity rank-1", "identity distance",
+                  "sharpness", "change from input")
+    for target, values in conditional["targets"].items():
+        table.add_row(target, str(values["n"]), *(_number(values[k]) for k in (
+            "expression_top1", "id_rank1", "id_distance", "sharpness", "to_input")))
+    console.print(table)
+    console.print(f"identity-function score: outputs for two different targets differ by "
+                  f"{_number(conditional['between_targets'])} (mean absolute, 0 = the one-hot changes nothing)")
 
 
 def _number(value) -> str:

@@ -6,7 +6,10 @@ synthesis models), runs the model, writes input/output/target crops under the
 same NAME, scores them with every judge and writes ``metrics.json``,
 ``items.csv`` and an HTML/Markdown report. A neutralizer is also run on each
 person's neutral face, which it should leave alone (``neutral_inputs`` in
-``metrics.json``, see :mod:`facexpr.evaluation.stability`). The ``identity`` and ``mean-*``
+``metrics.json``, see :mod:`facexpr.evaluation.stability`). A conditional model
+(one model, several target expressions) is also asked for every target on the
+split's neutral photos (``conditional`` in ``metrics.json``, see
+:mod:`facexpr.evaluation.conditional`). The ``identity`` and ``mean-*``
 baselines run on the same items, so the failure modes they stand for (the
 identity function, an average face) are always in view.
 """
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from facexpr.data.pairing import PreparedDataset
+from facexpr.evaluation.conditional import conditional_run, is_conditional
 from facexpr.evaluation.items import EvalItem, evaluation_items, predict_held_out
 from facexpr.evaluation.report import write_report
 from facexpr.evaluation.scoring import METRICS, Judges, Scorer
@@ -196,6 +200,10 @@ def evaluate(
                      for m in models}
         document["neutral_inputs"] = {name: {k: v if k == "n" else finite_or_string(v) for k, v in values.items()}
                                       for name, values in stability.items()}
+    if is_conditional(models[0]) and prepared.select(split=None if split == "all" else split, expressions="neutral"):
+        conditional = conditional_run(models[0], [(prepared, split)], scorer.judges, batch_size)
+        document["conditional"] = conditional.document()
+        write_image_atomic(out / "conditional.png", conditional.sheet)
     write_text_atomic(out / "metrics.json", json.dumps(document, indent=2))
     write_text_atomic(out / "items.csv", _items_csv(items, main))
     write_report(out, f"facexpr evaluate: {main.name}", data, split, items, runs, main_only_grid=True)

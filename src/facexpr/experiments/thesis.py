@@ -35,16 +35,21 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from facexpr.data.pairing import PreparedDataset
+from facexpr.experiments.runs import claim_run, read_summary
 from facexpr.io import BadInputError, write_text_atomic
 from facexpr.metrics import json_safe
 from facexpr.models.neutralizer import MODES, NeutralizerConfig
 from facexpr.models.vae import ARCHITECTURES, VAEConfig
 from facexpr.training import (
-    BETA_SCHEDULES, SUMMARY_FILE, BetaSchedule, TrainOptions, load_stage1, train_neutralizer, train_vae,
+    BETA_SCHEDULES,
+    BetaSchedule,
+    TrainOptions,
+    load_stage1,
+    train_neutralizer,
+    train_vae,
 )
 from facexpr.training.data import open_prepared, validation_split
 
-SPEC_FILE = "experiment.json"
 STAGE1_DIR = "stage1"
 STAGE2_DIR = "stage2"
 ENCODERS = ("vgg", "resnet", "bigconv")
@@ -226,45 +231,6 @@ class ExperimentSettings:
         return spec
 
 
-def _claim(folder: Path, spec: dict[str, Any]) -> None:
-    """Record ``spec`` in a new run folder, or check that an existing one was made with the same settings.
-
-    Raises:
-        BadInputError: the folder is not a run of these experiments, or holds one with other settings.
-    """
-    path = folder / SPEC_FILE
-    if not path.is_file():
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise BadInputError(folder, f"exists but is not a run of facexpr experiments (no {SPEC_FILE}); choose another --out")
-        write_text_atomic(path, json.dumps(spec, indent=2))
-        return
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise BadInputError(path, f"unreadable ({error})") from None
-    wanted = json.loads(json.dumps(spec))
-    differ = sorted(k for k in {*recorded, *wanted} if recorded.get(k) != wanted.get(k))
-    if differ:
-        detail = "; ".join(f"{k}: {recorded.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
-        raise BadInputError(folder, f"holds a run with other settings ({detail}); rerun with the same settings "
-                                    "or choose another --out")
-
-
-def _read_summary(folder: Path) -> dict[str, Any] | None:
-    """The finished run's ``summary.json``, or None while it is unfinished.
-
-    Raises:
-        BadInputError: the file exists but is not JSON.
-    """
-    path = folder / SUMMARY_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise BadInputError(path, f"unreadable training summary ({error})") from None
-
-
 def given_stage1(paths: Sequence[Path]) -> dict[str, tuple[Path, VAEConfig]]:
     """The stage-1 model folders given by the user, by encoder.
 
@@ -374,8 +340,8 @@ class _Runner:
 
     def execute(self, item: RunResult, spec: dict[str, Any], train: Callable[[], dict[str, Any] | None]) -> None:
         """Read back a finished run, or train it (resuming from its checkpoint if interrupted)."""
-        _claim(item.folder, spec)
-        item.summary = _read_summary(item.folder)
+        claim_run(item.folder, spec)
+        item.summary = read_summary(item.folder)
         if item.summary is not None:
             item.reused = True
             self.report(f"{item.run.folder}: finished earlier, read back")

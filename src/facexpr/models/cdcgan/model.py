@@ -1,9 +1,7 @@
-"""``CDCGANModel``: a trained conditional DCGAN generator as a :class:`FaceModel` (family ``cdcgan``), and the
-identity-function score of any conditional model."""
+"""``CDCGANModel``: a trained conditional DCGAN generator as a :class:`FaceModel` (family ``cdcgan``)."""
 
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Any
 
 import torch
@@ -98,27 +96,3 @@ class CDCGANModel(FaceModel):
         generator = build_generator(cdcgan_config)
         generator.load_state_dict(tensors)
         return cls(cdcgan_config, generator, config.get("target_expression"))
-
-
-@torch.no_grad()
-def identity_function_score(model: FaceModel, inputs: torch.Tensor,
-                            targets: tuple[str, ...] | None = None) -> dict[str, float]:
-    """How far a conditional model is from the identity function, on crops ``inputs`` (B, N, C, H, W).
-
-    Returns:
-        ``between_targets``: mean absolute pixel difference (in [0, 1] units) between its outputs for two
-        different targets, averaged over every pair of ``targets`` (default: all it knows); 0 when the target
-        changes nothing. ``to_input``: mean absolute difference between each output and the first input photo
-        (at the model's size), averaged over the targets; 0 when it returns its input.
-
-    Raises:
-        ValueError: fewer than two targets, or one the model does not know.
-    """
-    targets = tuple(model.target_expressions if targets is None else targets)
-    if len(targets) < 2:
-        raise ValueError(f"the identity-function score needs at least two targets, got {list(targets)}")
-    outputs = {t: model.predict(inputs, t).float() for t in targets}
-    first = resize_to(inputs[:, 0].float().to(model.device), model.size)
-    between = [float((outputs[a] - outputs[b]).abs().mean()) for a, b in combinations(targets, 2)]
-    to_input = [float((out - first).abs().mean()) for out in outputs.values()]
-    return {"between_targets": sum(between) / len(between), "to_input": sum(to_input) / len(to_input)}
