@@ -278,27 +278,44 @@ class Classifier(Protocol):
         """Probabilities (B, K) of :attr:`classes`, each row summing to 1, for aligned crops (B, C, H, W) in [0, 1]."""
 
 
-def load_model(path: str | Path) -> FaceModel:
-    """Load a saved model directory (config.json + weights.safetensors); no pickle, no code execution.
+def read_model_config(path: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a saved model directory (what names its family), read as plain JSON.
 
     Raises:
-        BadInputError: missing or unreadable files, or an unknown model family.
+        BadInputError: no config file, or an unreadable one.
     """
     path = Path(path)
     config_path = path / CONFIG_FILE
     if not config_path.is_file():
         raise BadInputError(path, f"not a facexpr model directory (no {CONFIG_FILE})")
     try:
-        config = json.loads(config_path.read_text())
+        return json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise BadInputError(config_path, f"unreadable model config ({error})") from None
+
+
+def read_model_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """The ``weights.safetensors`` of a saved model directory (empty when it has none); no code execution.
+
+    Raises:
+        BadInputError: an unreadable weights file.
+    """
+    weights_path = Path(path) / WEIGHTS_FILE
+    try:
+        return load_file(str(weights_path)) if weights_path.is_file() else {}
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise BadInputError(weights_path, f"unreadable weights ({error})") from None
+
+
+def load_model(path: str | Path) -> FaceModel:
+    """Load a saved model directory (config.json + weights.safetensors); no pickle, no code execution.
+
+    Raises:
+        BadInputError: missing or unreadable files, or an unknown model family.
+    """
+    config = read_model_config(path)
     family = config.get("family")
     if family not in MODEL_FAMILIES:
         known = ", ".join(sorted(MODEL_FAMILIES)) or "none"
-        raise BadInputError(config_path, f"unknown model family {family!r} (known: {known})")
-    weights_path = path / WEIGHTS_FILE
-    try:
-        tensors = load_file(str(weights_path)) if weights_path.is_file() else {}
-    except Exception as error:  # safetensors raises its own error types for corrupt files
-        raise BadInputError(weights_path, f"unreadable weights ({error})") from None
-    return MODEL_FAMILIES[family].from_saved(config, tensors)
+        raise BadInputError(Path(path) / CONFIG_FILE, f"unknown model family {family!r} (known: {known})")
+    return MODEL_FAMILIES[family].from_saved(config, read_model_tensors(path))

@@ -8,7 +8,9 @@
 * The thesis' two stages: :func:`train_vae` (``vae.py``) and :func:`train_neutralizer` (``neutralizer.py``);
   the geometric model: :func:`train_geometric` (``geometric.py``); masked regression:
   :func:`train_masked_regression` (``masked_regression.py``); the two-step CNN: :func:`train_twostep`
-  (``twostep.py``); the conditional DCGAN: :func:`train_cdcgan` (``cdcgan.py``).
+  (``twostep.py``); the conditional DCGAN: :func:`train_cdcgan` (``cdcgan.py``); the emotion-VAE paper's
+  expression classifier: :func:`train_expression_cnn` (``expression_cnn.py``, labelled crops balanced as the
+  paper with :class:`EmotionDataModule`, ``emotion_data.py``).
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
 * :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
@@ -28,6 +30,8 @@ from facexpr.training.data import (
     PairedDataModule,
     SupervisionDataModule,
 )
+from facexpr.training.emotion_data import EmotionDataModule, LabelledOptions
+from facexpr.training.expression_cnn import ExpressionCNNMethod, train_expression_cnn
 from facexpr.training.geometric import GeometricRun, train_geometric
 from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.masked_regression import MaskedRegressionConfig, train_masked_regression
@@ -41,12 +45,13 @@ from facexpr.training.vae import VAEMethod, train_vae
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [
-    "BETA_SCHEDULES", "BetaSchedule", "CDCGANMethod", "ConditionalDataModule", "GenerativeModule", "GeometricRun",
+    "BETA_SCHEDULES", "BetaSchedule", "CDCGANMethod", "ConditionalDataModule", "EmotionDataModule",
+    "ExpressionCNNMethod", "GenerativeModule", "GeometricRun", "LabelledOptions",
     "IncrementalBeta", "LabelledDataModule", "METHODS", "MaskedRegressionConfig", "NShotDataModule",
     "NeutralDataModule", "NeutralizerMethod", "PairedDataModule", "RECIPES", "SUMMARY_FILE", "Stage1Source",
     "Step1Method", "Step2Method", "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult",
     "TrainableMethod", "TrainingClock", "TrainingMethod", "VAEMethod", "build_trainer", "departure_exceeded",
     "fit_family", "fit_geometric", "last_checkpoint", "load_stage1", "next_beta", "register_method",
-    "register_recipe", "run_training", "train_cdcgan", "train_geometric", "train_masked_regression",
+    "register_recipe", "run_training", "train_cdcgan", "train_expression_cnn", "train_geometric", "train_masked_regression",
     "train_neutralizer", "train_twostep", "train_vae",
 ]

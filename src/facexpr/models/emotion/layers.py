@@ -1,0 +1,133 @@
+"""The networks of "Facial Emotion Representation and Reconstruction with VAEs" (issue 13).
+
+The paper's classifier is C8 - C32 - flatten - F256 - F100 - dropout 0.5 - K
+(3x3 convolutions of stride 1, "same" padding; 2x2 max-pooling of stride 1,
+"same"; ReLU). Its Fader network and semi-supervised VAE encode with the same
+trunk and decode with F8192 - TC18,3,2 - TC12,3,2 - TC6,3,2 - TC1,1,1 - F16384
+(a 128 x 128 grey face: 8192 = 32 x 16 x 16). Pooling of stride 1 keeps the
+full resolution up to the first dense layer (134 M weights at 128 px); the CPU
+presets pool with stride 2, which gives that dense layer 8192 inputs at 64 px.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Channels of the trunk's two convolutions.
+TRUNK_CHANNELS = (8, 32)
+#: Widths of the dense layers after the trunk (F256 - F100).
+HIDDEN, FEATURES = 256, 100
+#: Channels of the decoder's transposed convolutions after its first dense layer (32 x S/8 x S/8).
+DECODER_CHANNELS = (32, 18, 12, 6)
+#: How many times the decoder doubles the resolution.
+DECODER_DOUBLINGS = 3
+
+
+class SamePool(nn.Module):
+    """2x2 max-pooling with "same" padding: stride 1 keeps the size (the right and bottom edges repeated),
+    stride 2 halves it."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled feature maps."""
+        if self.stride == 1:
+            images = F.pad(images, (0, 1, 0, 1), mode="replicate")
+        return F.max_pool2d(images, 2, self.stride)
+
+
+def trunk_features(size: int, pool_stride: int) -> int:
+    """Features the trunk flattens for ``size`` px crops."""
+    side = size // pool_stride ** len(TRUNK_CHANNELS)
+    return TRUNK_CHANNELS[-1] * side * side
+
+
+def paper_trunk(channels: int, pool_stride: int) -> nn.Sequential:
+    """C8 - pool - C32 - pool - flatten, with ReLU after each convolution."""
+    layers: list[nn.Module] = []
+    cin = channels
+    for cout in TRUNK_CHANNELS:
+        layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), SamePool(pool_stride)]
+        cin = cout
+    return nn.Sequential(*layers, nn.Flatten())
+
+
+def paper_encoder(channels: int, size: int, pool_stride: int, outputs: int) -> nn.Sequential:
+    """The classifier's layers up to F256 and a last dense layer of ``outputs`` (no activation): a latent code."""
+    return nn.Sequential(paper_trunk(channels, pool_stride), nn.Linear(trunk_features(size, pool_stride), HIDDEN),
+                         nn.ReLU(), nn.Linear(HIDDEN, outputs))
+
+
+class PaperDecoder(nn.Module):
+    """A code (B, D) -> crops (B, C, S, S) in [0, 1]: F(32 S/8 S/8) - TC18,3,2 - TC12,3,2 - TC6,3,2 - TC1,1,1
+    (C channels) and, with ``final_dense``, the paper's last dense layer over every pixel (F16384 at 128 px
+    grey), then a sigmoid.
+
+    Raises:
+        ValueError: a size not divisible by 8.
+    """
+
+    def __init__(self, inputs: int, size: int, channels: int, final_dense: bool):
+        super().__init__()
+        if size % 2**DECODER_DOUBLINGS:
+            raise ValueError(f"the decoder needs a size divisible by 8, got {size}")
+        self.side, self.size, self.channels = size // 2**DECODER_DOUBLINGS, size, channels
+        self.dense = nn.Sequential(nn.Linear(inputs, DECODER_CHANNELS[0] * self.side**2), nn.ReLU())
+        layers: list[nn.Module] = []
+        for cin, cout in zip(DECODER_CHANNELS, DECODER_CHANNELS[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1), nn.ReLU()]
+        layers.append(nn.ConvTranspose2d(DECODER_CHANNELS[-1], channels, 1))
+        self.up = nn.Sequential(*layers)
+        pixels = channels * size * size
+        self.final = nn.Linear(pixels, pixels) if final_dense else None
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        """Decoded crops."""
+        maps = self.dense(code).view(-1, DECODER_CHANNELS[0], self.side, self.side)
+        out = self.up(maps)
+        if self.final is not None:
+            out = self.final(out.flatten(1)).view(-1, self.channels, self.size, self.size)
+        return torch.sigmoid(out)
+
+
+class ExpressionCNN(nn.Module):
+    """The paper's classifier: trunk - F256 - F100 - dropout 0.5 - K logits; :meth:`features` is the F100 layer
+    (the paper's t-SNE map)."""
+
+    def __init__(self, channels: int, size: int, pool_stride: int, classes: int, dropout: float = 0.5):
+        super().__init__()
+        self.body = nn.Sequential(paper_trunk(channels, pool_stride),
+                                  nn.Linear(trunk_features(size, pool_stride), HIDDEN), nn.ReLU(),
+                                  nn.Linear(HIDDEN, FEATURES), nn.ReLU())
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(FEATURES, classes)
+
+    def features(self, crops: torch.Tensor) -> torch.Tensor:
+        """The F100 activations (B, 100)."""
+        return self.body(crops)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, K)."""
+        return self.head(self.dropout(self.features(crops)))
+
+
+#: ITU-R BT.601 luma weights: how an RGB crop becomes grey for the paper's grey networks.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def as_channels(crops: torch.Tensor, channels: int) -> torch.Tensor:
+    """Crops (..., C, H, W) with ``channels`` channels: RGB to grey by luma, grey to RGB by repetition,
+    unchanged when they already have them."""
+    have = crops.shape[-3]
+    if have == channels:
+        return crops
+    if have == 3 and channels == 1:
+        weights = crops.new_tensor(LUMA).view(3, 1, 1)
+        return (crops * weights).sum(-3, keepdim=True)
+    if have == 1 and channels == 3:
+        return crops.expand(*crops.shape[:-3], 3, *crops.shape[-2:])
+    raise ValueError(f"expected crops with 1 or 3 channels, got {have}")
