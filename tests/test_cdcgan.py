@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 import facexpr.training.cdcgan  # noqa: F401  registers ``facexpr train cdcgan``
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
-from facexpr.models.base import FaceModel, load_model
 from facexpr.evaluation.conditional import identity_function_score
+from facexpr.io import BadInputError
+from facexpr.models.base import FaceModel, load_model
 from facexpr.models.cdcgan import CDCGANConfig, CDCGANModel
 from facexpr.training import TrainOptions
 from facexpr.training.cdcgan import (
@@ -193,6 +194,22 @@ def test_steps_per_batch_takes_k_steps_of_every_player(faces, tmp_path):
     result = train_cdcgan(faces, tmp_path / "k3", config=config, options=_options(1, min_epoch_items=0))
     assert result.summary["global_step"] == 2 * 3 * batches
     assert result.model.name == "cdcgan-report-k3"
+
+
+def test_a_run_killed_mid_epoch_resumes_from_its_last_checkpoint(faces, tmp_path, interrupt_at):
+    """Two optimizer steps per batch (discriminator, generator): killed after 2 batches, the same call resumes
+    from there to the planned end; the finished folder is then refused."""
+    out = tmp_path / "killed"
+    config = CDCGANConfig.from_preset(**TINY)
+    run = _options(2, min_epoch_items=0, checkpoint_every=1)
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        train_cdcgan(faces, out, config=config, options=run, callbacks=(interrupt_at(4),))
+    assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / "summary.json").exists()
+    result = train_cdcgan(faces, out, config=config, options=run)
+    batches = len(ConditionalDataModule(faces, batch_size=8).train_dataloader())
+    assert result.summary["resumed_from_step"] == 4 and result.summary["global_step"] == 2 * 2 * batches
+    with pytest.raises(BadInputError, match="already holds a trained model"):
+        train_cdcgan(faces, out, config=config, options=run)
 
 
 def test_train_cdcgan_help_lists_the_config_options():

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
@@ -21,7 +20,13 @@ from facexpr.models import MeanFaceModel
 from facexpr.models.neutralizer import NeutralizerConfig, NeutralizerModel
 from facexpr.models.vae import VAEConfig, VAEModel
 from facexpr.training import (
-    BetaSchedule, ThesisStopping, TrainOptions, departure_exceeded, next_beta, train_neutralizer, train_vae,
+    BetaSchedule,
+    ThesisStopping,
+    TrainOptions,
+    departure_exceeded,
+    next_beta,
+    train_neutralizer,
+    train_vae,
 )
 
 TINY = VAEConfig.from_preset("cpu", arch="resnet", size=32, width=0.0625, dropout=0.0)
@@ -135,24 +140,13 @@ def test_incremental_beta_rises_every_fifth_epoch_while_reconstruction_is_good()
     assert BetaSchedule("fixed").initial == 2.0 and next_beta(2.0, 4, 0.0, BetaSchedule("fixed")) == 2.0
 
 
-class _Interrupt(L.Callback):
-    """Raise in the middle of an epoch, like a killed run."""
-
-    def __init__(self, at_step: int):
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.at_step:
-            raise KeyboardInterrupt
-
-
-def test_interrupted_training_resumes_where_it_stopped(prepared, tmp_path):
+def test_interrupted_training_resumes_where_it_stopped(prepared, tmp_path, interrupt_at):
     """A run stopped mid-epoch leaves last.ckpt; the same call continues from its step to the planned end."""
     out = tmp_path / "vae"
     options = quick(epochs=3, checkpoint_every=1)
     steps_per_epoch = 32 // 8
     with pytest.raises((KeyboardInterrupt, SystemExit)):
-        train_vae(prepared, out, TINY, BetaSchedule("fixed"), options, callbacks=(_Interrupt(steps_per_epoch + 2),))
+        train_vae(prepared, out, TINY, BetaSchedule("fixed"), options, callbacks=(interrupt_at(steps_per_epoch + 2),))
     assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / "summary.json").exists()
     result = train_vae(prepared, out, TINY, BetaSchedule("fixed"), options)
     assert result.summary["resumed_from_step"] == steps_per_epoch + 2

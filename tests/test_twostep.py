@@ -19,7 +19,13 @@ from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.io import BadInputError
 from facexpr.models import load_model
-from facexpr.models.twostep import TwoStepConfig, TwoStepModel, TwoStepNet, head_features
+from facexpr.models.twostep import (
+    TwoStepConfig,
+    TwoStepModel,
+    TwoStepNet,
+    head_features,
+)
+from facexpr.training.data import ConditionalDataModule
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE
 
@@ -145,6 +151,23 @@ def test_a_finished_step1_is_reused_and_a_finished_run_refused(trained, prepared
     for name, value in step1.network.generate.state_dict().items():
         assert torch.equal(result.model.network.generate.state_dict()[name], value), name
     assert result.summary["epochs"] == 1
+
+
+def test_a_run_killed_in_step2_resumes_there_with_step1_kept(trained, prepared, tmp_path, interrupt_at):
+    """Killed mid-epoch in step 2, the same call keeps the finished step 1 and resumes step 2 from its last
+    checkpoint to the planned end."""
+    out = tmp_path / "killed"
+    (out / "step1").mkdir(parents=True)
+    for name in ("config.json", "weights.safetensors", SUMMARY_FILE):
+        (out / "step1" / name).write_bytes((trained.out_dir / "step1" / name).read_bytes())
+    run = options(epochs=2, min_epoch_items=0, checkpoint_every=1)
+    batches = len(ConditionalDataModule(prepared, "train", batch_size=16).train_dataloader())
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        twostep_training.train_twostep(prepared, out, "train", CONFIG, run, callbacks=(interrupt_at(3),))
+    assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / SUMMARY_FILE).exists()
+    result = twostep_training.train_twostep(prepared, out, "train", CONFIG, run)
+    assert not (out / "step1" / "checkpoints").exists()  # step 1 was not trained again
+    assert result.summary["resumed_from_step"] == 3 and result.summary["global_step"] == 2 * batches
 
 
 def test_unknown_targets_and_strengths_are_one_line_errors(trained):

@@ -10,6 +10,9 @@ from facexpr.models.base import preset_fields
 from facexpr.nn.discriminators import DCGAN_SIZES
 from facexpr.nn.generator import GENERATOR_OUTPUTS, INJECTIONS
 
+#: The generator networks: the report's encoder-decoder, or a U-Net (ours).
+GENERATORS = ("encoder-decoder", "unet")
+
 #: Preset name -> the fields it sets. ``report`` is the conditional DCGAN as "Generating Facial Expressions"
 #: published it: a plain DCGAN discriminator (no class conditioning), L1 + adversarial, the generator's image
 #: as output, no expression loss. ``fixed`` (the default) adds what makes the one-hot matter: a projection
@@ -32,6 +35,8 @@ class CDCGANConfig:
         size: square crop side, a power of two from 32 to 256 (64 on CPUs; the report's 128 on GPUs).
         channels: 3 (RGB) or 1 (grey).
         classes: the expressions of the one-hot, in order (set from the training data).
+        generator: encoder-decoder (the report's image-generation network, no skip connections) or unet (ours:
+            skip connections carry the person's detail past the bottleneck).
         depth: how many times the generator's encoder halves the image.
         width: channels of the generator after its first halving (doubling per level up to 8x).
         inject: where the one-hot enters the generator: planes (tiled at the input), bottleneck or both.
@@ -56,6 +61,7 @@ class CDCGANConfig:
     size: int = 64
     channels: int = field(default=3, metadata={"cli": False})  # follows the data
     classes: tuple[str, ...] = field(default=("neutral", "happy", "surprise"), metadata={"cli": False})
+    generator: str = "encoder-decoder"
     depth: int = 4
     width: int = 32
     inject: str = "planes"
@@ -85,6 +91,10 @@ class CDCGANConfig:
             raise ValueError(f"depth must be at least 1 and 2**depth divide the size {self.size}, got {self.depth}")
         if self.width < 1 or self.critic_width < 1:
             raise ValueError(f"widths must be positive, got {self.width} and {self.critic_width}")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+        if self.generator == "unet" and self.inject != "planes":
+            raise ValueError("the U-Net generator takes the one-hot as input planes (--inject planes)")
         if self.inject not in INJECTIONS:
             raise ValueError(f"inject must be one of {', '.join(INJECTIONS)}, got {self.inject!r}")
         if self.output not in GENERATOR_OUTPUTS:

@@ -10,13 +10,18 @@ import torch.nn.functional as F
 from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.cdcgan.config import CDCGANConfig
 from facexpr.nn.generator import ConditionalEncoderDecoder
+from facexpr.nn.unet import UNet
 
 #: The generator's channel cap, as a multiple of its first width.
 MAX_WIDTH_FACTOR = 8
 
 
-def build_generator(config: CDCGANConfig) -> ConditionalEncoderDecoder:
-    """The image-generation network of ``config`` (image + one-hot in, image out; strided, LeakyReLU 0.2)."""
+def build_generator(config: CDCGANConfig) -> ConditionalEncoderDecoder | UNet:
+    """The image-generation network of ``config``: image + one-hot in, image out (the encoder-decoder: strided,
+    LeakyReLU 0.2; the U-Net: the one-hot as input planes, skip connections)."""
+    if config.generator == "unet":
+        return UNet(config.channels, depth=config.depth, width=config.width, max_width=MAX_WIDTH_FACTOR * config.width,
+                    condition_channels=len(config.classes), output=config.output)
     return ConditionalEncoderDecoder(config.channels, len(config.classes), config.depth, config.width,
                                      MAX_WIDTH_FACTOR * config.width, inject=config.inject, sampling="strided",
                                      activation="lrelu", output=config.output)
@@ -34,7 +39,7 @@ class CDCGANModel(FaceModel):
     family = "cdcgan"
     dials_strength = False
 
-    def __init__(self, config: CDCGANConfig, generator: ConditionalEncoderDecoder | None = None,
+    def __init__(self, config: CDCGANConfig, generator: ConditionalEncoderDecoder | UNet | None = None,
                  target_expression: str | None = None):
         default = target_expression or ("neutral" if "neutral" in config.classes else config.classes[0])
         if default not in config.classes:
