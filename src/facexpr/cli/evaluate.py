@@ -57,10 +57,13 @@ def _show_conditional(conditional: dict) -> None:
     """Print the conditional yardstick: each requested target on the neutral photos, and the identity-function
     score."""
     table = Table("asked for (on neutral photos)", "n", "FER top-1", "identity rank-1", "identity distance",
-                  "sharpness", "change from input")
+                  "sharpness", "change from input", "lip-corner lift moved (real photos)",
+                  "mouth opening moved (real photos)")
     for target, values in conditional["targets"].items():
+        moved = [f"{_number(values[f'd_{cue}'])} ({_number(values.get(f'real_d_{cue}', '-'))})"
+                 for cue in ("lip_corner_lift", "mouth_open")]
         table.add_row(target, str(values["n"]), *(_number(values[k]) for k in (
-            "expression_top1", "id_rank1", "id_distance", "sharpness", "to_input")))
+            "expression_top1", "id_rank1", "id_distance", "sharpness", "to_input")), *moved)
     console.print(table)
     console.print(f"identity-function score: outputs for two different targets differ by "
                   f"{_number(conditional['between_targets'])} (mean absolute, 0 = the one-hot changes nothing)")

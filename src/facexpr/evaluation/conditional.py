@@ -14,6 +14,11 @@ photos, and measured on what it produced:
   among one neutral photo per person of all the data sets evaluated together,
   and the descriptor distance to the input photo.
 - ``sharpness``: Laplacian variance of the output over the input's.
+- ``d_<cue>``: how the output's geometric expression cues (dlib landmarks, :mod:`facexpr.faces.cues`:
+  lip-corner lift, mouth opening and width, brow raise) moved from the input's: an expression judge that no
+  model is trained against (a generator can learn to fool the FER judge with patterns no person shows).
+  ``real_d_<cue>`` gives the same change between the held-out people's real neutral photos and their real
+  photos of the target, where they exist: how far the face should move.
 - the identity-function score (:func:`identity_function_score`): ``between_targets``, the mean absolute
   pixel difference between the outputs for two different targets, and ``to_input``, between output and
   input (both in [0, 1] units, 0 for the identity function).
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -31,9 +36,10 @@ import numpy as np
 import torch
 
 from facexpr import metrics
-from facexpr.data.pairing import PreparedDataset
+from facexpr.data.pairing import PreparedDataset, expression_pairs
 from facexpr.data.records import FaceRecord
 from facexpr.evaluation.scoring import Judges
+from facexpr.faces.cues import expression_cues
 from facexpr.io import to_uint8
 from facexpr.judges.expression import EXPRESSION_CLASSES
 from facexpr.judges.identity import identity_scores
@@ -44,9 +50,11 @@ from facexpr.viz import contact_sheet
 #: How many photos the sheet of a run shows (one row each).
 SHEET_ROWS = 12
 
-#: The per-target columns of :class:`ConditionalRun.summary`, with whether higher is better.
-CONDITIONAL_METRICS: dict[str, bool] = {"expression_top1": True, "id_rank1": True, "id_distance": False,
-                                        "sharpness": True, "to_input": True}
+#: The geometric cues whose change from the input each output is measured by.
+CUES = ("lip_corner_lift", "mouth_open", "mouth_width", "brow_raise")
+#: The per-target columns of :class:`ConditionalRun.summary`.
+CONDITIONAL_METRICS = ("expression_top1", "id_rank1", "id_distance", "sharpness", "to_input",
+                       *(f"d_{cue}" for cue in CUES))
 
 
 def is_conditional(model: FaceModel) -> bool:
@@ -63,6 +71,7 @@ class ConditionalRun:
     rows: list[dict[str, Any]] = field(default_factory=list)
     between_targets: float = math.nan
     sheet: np.ndarray | None = None  # input | one output per target, for the first photos (uint8 RGB)
+    real_changes: dict[str, dict[str, float]] = field(default_factory=dict)  # target -> real_d_<cue> means
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per requested target: ``n`` and the means of :data:`CONDITIONAL_METRICS`; ``all`` over every target
@@ -70,7 +79,8 @@ class ConditionalRun:
         table = {}
         for target in (*self.targets, "all"):
             rows = [r for r in self.rows if target in ("all", r["target"])]
-            table[target] = {"n": len(rows), **{k: _nanmean([r[k] for r in rows]) for k in CONDITIONAL_METRICS}}
+            table[target] = {"n": len(rows), **{k: _nanmean([r[k] for r in rows]) for k in CONDITIONAL_METRICS},
+                             **self.real_changes.get(target, {})}
         return table
 
     def document(self) -> dict[str, Any]:
@@ -115,6 +125,31 @@ def _nanmean(values: Sequence[float]) -> float:
     array = np.asarray(values, dtype=float)
     array = array[~np.isnan(array)]
     return float(array.mean()) if array.size else math.nan
+
+
+def cue_changes(judges: Judges, before: np.ndarray, after: np.ndarray) -> list[dict[str, float]]:
+    """Per pair of uint8 crops, ``d_<cue>``: the change of each of :data:`CUES` from ``before`` to ``after``
+    (dlib landmarks of each crop, inter-ocular units)."""
+    start = [asdict(expression_cues(points)) for points in judges.landmarks.landmarks(before)]
+    end = [asdict(expression_cues(points)) for points in judges.landmarks.landmarks(after)]
+    return [{f"d_{cue}": b[cue] - a[cue] for cue in CUES} for a, b in zip(start, end)]
+
+
+def real_cue_changes(sets: Sequence[tuple[PreparedDataset, str]], targets: Sequence[str], size: int,
+                     channels: int, judges: Judges) -> dict[str, dict[str, float]]:
+    """Per target but neutral: ``real_d_<cue>``, the mean cue change from each held-out person's neutral photo to
+    their real photos of that target (none: the target is left out)."""
+    changes: dict[str, list[dict[str, float]]] = {}
+    for prepared, split in sets:
+        records = prepared.select(split=None if split == "all" else split)
+        for target in targets:
+            pairs = expression_pairs(records, source_expressions=("neutral",), target_expression=target).pairs
+            if target == "neutral" or not pairs:
+                continue
+            before = to_uint8(_batch(prepared, [s for s, _ in pairs], size, channels))
+            after = to_uint8(_batch(prepared, [t for _, t in pairs], size, channels))
+            changes.setdefault(target, []).extend(cue_changes(judges, before, after))
+    return {target: {f"real_{k}": _nanmean([row[k] for row in rows]) for k in rows[0]} for target, rows in changes.items()}
 
 
 def neutral_photos(prepared: PreparedDataset, split: str) -> list[FaceRecord]:
@@ -170,7 +205,9 @@ def conditional_run(
     shown = np.linspace(0, len(photos) - 1, min(SHEET_ROWS, len(photos))).round().astype(int)
     run.sheet = contact_sheet([[input_u8[i], *(output_u8[t][i] for t in targets)] for i in shown],
                               [photos[i][1].subject for i in shown], ["input", *targets])
+    run.real_changes = real_cue_changes(sets, targets, model.size, model.channels, judges)
     for target, output in outputs.items():
+        moved = cue_changes(judges, input_u8, output_u8[target])
         identity = identity_scores(judges.identity.descriptors(output_u8[target]), input_descriptors, keys, gallery, gallery_keys)
         top = judges.expression.probabilities(output_u8[target]).argmax(axis=1)
         sharpness = np.atleast_1d(metrics.sharpness_ratio(output_u8[target], input_u8))
@@ -181,6 +218,6 @@ def conditional_run(
                 "expression_top": EXPRESSION_CLASSES[top[i]],
                 "expression_top1": float(EXPRESSION_CLASSES[top[i]] == target) if target in EXPRESSION_CLASSES else math.nan,
                 "id_rank1": float(identity.rank1[i]), "id_distance": float(identity.distance[i]),
-                "sharpness": float(sharpness[i]), "to_input": float(change[i])})
+                "sharpness": float(sharpness[i]), "to_input": float(change[i]), **moved[i]})
     run.between_targets = outputs_identity_score(outputs, inputs)["between_targets"]
     return run

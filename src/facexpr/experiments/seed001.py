@@ -82,7 +82,8 @@ ROWS: tuple[Row, ...] = (
 #: Markdown columns after the row's name: (header, key in the row's measures, decimals).
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("FER top-1 happy", "top1_happy", 2), ("FER top-1 surprise", "top1_surprise", 2),
-    ("FER top-1 all", "top1_all", 2), ("identity rank-1", "id_rank1", 2), ("PSNR", "psnr", 2), ("SSIM", "ssim", 3),
+    ("FER top-1 all", "top1_all", 2), ("lip-corner lift moved, happy", "lift_happy", 3),
+    ("mouth opening moved, surprise", "open_surprise", 3), ("identity rank-1", "id_rank1", 2), ("PSNR", "psnr", 2), ("SSIM", "ssim", 3),
     ("sharpness", "sharpness", 2), ("identity-function score", "between_targets", 4), ("seconds", "seconds", 0),
 )
 
@@ -174,7 +175,12 @@ def measure(model: FaceModel, sets: Sequence[tuple[PreparedDataset, str]], judge
     run = conditional_run(model, sets, judges)
     summary = run.summary()
     top1 = {target: summary.get(target, {}).get("expression_top1", math.nan) for target in ("happy", "surprise")}
+    happy, surprise = summary.get("happy", {}), summary.get("surprise", {})
     return {"top1_happy": top1["happy"], "top1_surprise": top1["surprise"],
+            "lift_happy": happy.get("d_lip_corner_lift", math.nan),
+            "real_lift_happy": happy.get("real_d_lip_corner_lift", math.nan),
+            "open_surprise": surprise.get("d_mouth_open", math.nan),
+            "real_open_surprise": surprise.get("real_d_mouth_open", math.nan),
             "top1_all": summary["all"]["expression_top1"], "id_rank1": summary["all"]["id_rank1"],
             "sharpness": summary["all"]["sharpness"], "between_targets": run.between_targets,
             "to_input": summary["all"]["to_input"], "conditional": run.document(), **pixel_scores(model, sets)}
@@ -204,11 +210,19 @@ def render(rows: Sequence[tuple[Row, dict[str, Any] | None]], settings: Seed001S
         "rank-1 among one neutral photo per held-out person, sharpness over the input's, over every requested "
         "expression. PSNR/SSIM against the person's real photo of the requested expression. Identity-function "
         "score: mean absolute difference between the outputs for two different targets (0: the one-hot "
-        "changes nothing). Seconds: training on 2 CPU cores.",
+        "changes nothing). Seconds: training on 2 CPU cores. Lip-corner lift and mouth opening moved: how far "
+        "the dlib landmarks of the output moved from the input's (inter-ocular units), a judge no model trains "
+        "against; the row `real photos` gives the move from the same people's real neutral photos to their real "
+        "photos of the expression.",
         "",
         "| row | " + " | ".join(header for header, _, _ in COLUMNS) + " | what |",
         "|---|" + "---:|" * len(COLUMNS) + "---|",
     ]
+    real = next((m for _, m in rows if m is not None), None)
+    if real is not None:
+        cells = [_cell(real.get(f"real_{key}"), digits) if key in ("lift_happy", "open_surprise") else ""
+                 for _, key, digits in COLUMNS]
+        lines.append("| real photos | " + " | ".join(cells) + " | the held-out people's own photos |")
     for row, measures in rows:
         cells = ["(not run yet)" if measures is None else _cell(measures.get(key), digits) for _, key, digits in COLUMNS]
         lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {row.description} |")
