@@ -13,6 +13,7 @@ from facexpr.models import geometric  # noqa: E402,F401  isort: skip
 from facexpr.models import twostep  # noqa: E402,F401  isort: skip
 from facexpr.models import cdcgan  # noqa: E402,F401  isort: skip
 from facexpr.models import emotion  # noqa: E402,F401  isort: skip
+from facexpr.models import nfgan  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "MODEL_FAMILIES", "Classifier", "ConditionalModel", "FaceModel", "IdentityModel", "LatentModel", "MeanFaceModel",

@@ -1,0 +1,102 @@
+"""NFGAN's configuration: encoder, decoder, discriminator and the weights of Algorithm 1's losses; presets
+``cpu`` (the default) and ``paper``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from facexpr.models.base import preset_fields
+
+#: Stride-2 convolutions of the encoder (and of the discriminator); the decoder has as many upsamplings.
+LEVELS = 4
+
+#: Preset name -> the fields it sets. ``paper`` is the network of "Normalized Face Image Generation with
+#: Perceptron Generative Adversarial Networks" (Tables 1-3): 64 x 64 grey, encoder convolutions 32-64-128-256
+#: and FC 512 -> z 256, decoder 512-256-128-64-1 with tanh, for GPUs. ``cpu`` (the default) keeps that shape
+#: at half the widths in colour, so that it trains in minutes on two cores.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"size": 64, "grey": True, "width": 32, "fc": 512, "latent": 256, "decoder_width": 512,
+              "critic_width": 32},
+    "cpu": {"size": 64, "grey": False, "width": 16, "fc": 256, "latent": 128, "decoder_width": 256,
+            "critic_width": 16},
+}
+
+
+@dataclass(frozen=True)
+class NFGANConfig:
+    """What builds and trains an NFGAN (JSON-serialisable via :meth:`to_dict`).
+
+    Attributes:
+        size: square crop side the networks work at, a multiple of 16 from 32 (64 as published).
+        grey: the networks see and draw one grey channel (the paper's); the model repeats it to the data's channels.
+        width: channels of the encoder's first 3 x 3 stride-2 convolution (doubling over its four).
+        fc: units of the encoder's first fully connected layer.
+        latent: size of the code z (the encoder's second fully connected layer).
+        decoder_width: channels of the decoder's first map (size / 16 square; halving over its four
+            fractional-stride convolutions, the last of which draws the image, tanh).
+        critic_width: channels of the discriminator's first stride-2 convolution (doubling over its four).
+        eta: weight of the generator's non-saturating adversarial loss (L_GAN).
+        lambda_id: weight of the identity loss (L1 between dlib descriptors of output and input).
+        lambda_pixel: weight of the L1 distance to the target.
+        lambda_sym: weight of the left-right symmetry loss of the output in Laplacian space.
+        feat: weight of the perceptual loss (squared error of judge features against the target).
+        preset: the preset the other fields' defaults come from: cpu (default) or paper (as published, GPUs).
+    """
+
+    size: int = 64
+    grey: bool = False
+    width: int = 16
+    fc: int = 256
+    latent: int = 128
+    decoder_width: int = 256
+    critic_width: int = 16
+    eta: float = 0.1
+    lambda_id: float = 3e-3
+    lambda_pixel: float = 1e-3
+    lambda_sym: float = 0.3
+    feat: float = 1.0
+    preset: str = "cpu"
+
+    def __post_init__(self) -> None:
+        """Reject configurations the networks cannot be built with (ValueError, one line)."""
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        if self.size < 2**LEVELS * 2 or self.size % 2**LEVELS:
+            raise ValueError(f"size must be a multiple of {2**LEVELS} from {2**LEVELS * 2}, got {self.size}")
+        if min(self.width, self.fc, self.latent, self.critic_width) < 1 or self.decoder_width < 2**(LEVELS - 1):
+            raise ValueError("widths must be positive and the decoder's at least 8 (it halves three times)")
+        if min(self.eta, self.lambda_id, self.lambda_pixel, self.lambda_sym, self.feat) < 0:
+            raise ValueError("loss weights must not be negative")
+
+    @property
+    def network_channels(self) -> int:
+        """Channels the networks see and draw: 1 when grey, else 3."""
+        return 1 if self.grey else 3
+
+    def weights(self) -> dict[str, float]:
+        """Loss term name -> weight, for both players (the discriminator's real and fake terms count 0.5 each)."""
+        return {"real": 0.5, "fake": 0.5, "feat": self.feat, "adversarial": self.eta, "identity": self.lambda_id,
+                "pixel": self.lambda_pixel, "symmetry": self.lambda_sym}
+
+    @classmethod
+    def from_preset(cls, preset: str = "cpu", **overrides: Any) -> NFGANConfig:
+        """A config from a preset, with any field overridden (``None`` values keep the preset's).
+
+        Raises:
+            ValueError: an unknown preset or an invalid field.
+        """
+        return cls(**preset_fields(PRESETS, preset, overrides))
+
+    def with_changes(self, **changes: Any) -> NFGANConfig:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for config.json)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NFGANConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored so older files still load."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
