@@ -38,6 +38,7 @@ from facexpr.training.masked_regression import MaskedRegressionConfig, train_mas
 from facexpr.training.methods import METHODS, TrainableMethod, register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
+from facexpr.training.nfgan import NFGANMethod, train_nfgan
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE, TrainResult, build_trainer, last_checkpoint, run_training
 from facexpr.training.twostep import Step1Method, Step2Method, train_twostep
@@ -54,4 +55,5 @@ __all__ = [
     "fit_family", "fit_geometric", "last_checkpoint", "load_stage1", "next_beta", "register_method",
     "register_recipe", "run_training", "train_cdcgan", "train_expression_cnn", "train_geometric", "train_masked_regression",
     "train_neutralizer", "train_twostep", "train_vae",
+    "NFGANMethod", "train_nfgan",
 ]

@@ -1,0 +1,177 @@
+"""NFGAN, "Normalized Face Image Generation with Perceptron Generative Adversarial Networks" (issue 11):
+``facexpr train nfgan``.
+
+Algorithm 1 of the paper, on (expressive crop, the person's neutral crop) pairs:
+the encoder-decoder (:class:`~facexpr.models.nfgan.NFGANNet`) draws the neutral
+face from a code of the input; its loss is
+
+``L_feat + eta L_GAN + lambda_id L_id + lambda_pixel L_pixel + lambda_sym L_sym``
+
+with L_feat the squared error of perceptual features of output and target,
+L_GAN the non-saturating adversarial loss against a discriminator shown real
+neutral frontal faces (the guiding set: the batch's real neutral targets),
+L_id the L1 distance between identity descriptors of output and *input*,
+L_pixel the L1 distance to the target and L_sym the left-right asymmetry of the
+output in Laplacian space (:mod:`facexpr.training.nfgan_losses` says which
+frozen judges give the features). L_GAN and L_sym are computed on a second
+decoding of the *detached* code, so they train the decoder only and never reach
+the encoder; the discriminator is stepped on its own loss alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+
+from facexpr.models.nfgan import (
+    NFGANConfig,
+    NFGANDiscriminator,
+    NFGANModel,
+    NFGANNet,
+    to_network_channels,
+)
+from facexpr.training.data import DataSource, PairedDataModule
+from facexpr.training.methods import register_method
+from facexpr.training.module import GENERATOR, GenerativeModule, TrainingMethod
+from facexpr.training.nfgan_losses import (
+    FaceJudges,
+    feature_loss,
+    identity_loss,
+    symmetry_loss,
+)
+from facexpr.training.options import TrainOptions
+from facexpr.training.trainer import TrainResult, check_out_dir, run_training
+
+DISCRIMINATOR = "discriminator"
+#: Adam's betas for both players (DCGAN's).
+GAN_BETAS = (0.5, 0.999)
+
+
+class NFGANMethod(TrainingMethod):
+    """Players ``discriminator`` then ``generator``.
+
+    Discriminator terms: ``real`` (BCE of the real neutral targets as real) and
+    ``fake`` (BCE of the detached outputs as fake); ``critic_real`` /
+    ``critic_fake`` (mean probabilities) are logged. Generator terms: ``feat``,
+    ``adversarial``, ``identity``, ``pixel`` and ``symmetry`` (see the module
+    docstring), each averaged over the batch.
+    """
+
+    players = (DISCRIMINATOR, GENERATOR)
+
+    def __init__(self, config: NFGANConfig):
+        super().__init__(config.size)
+        self.config = config
+        self.net = NFGANNet(config)
+        self.critic = NFGANDiscriminator(config)
+        # Frozen and not a submodule: neither checkpointed nor switched to training mode with the method.
+        self._judges: list[FaceJudges] = []
+
+    @property
+    def generator(self) -> nn.Module:
+        """The encoder-decoder."""
+        return self.net
+
+    def images(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        """Input and target crops (resized and augmented together)."""
+        return batch["input"], batch["target"]
+
+    def with_images(self, batch: dict, images: tuple[torch.Tensor, ...]) -> dict:
+        """The batch with new input and target crops."""
+        return {**batch, "input": images[0], "target": images[1]}
+
+    def judges(self, device: torch.device) -> FaceJudges:
+        """The frozen face judges on ``device`` (loaded on first use)."""
+        if not self._judges or self._judges[0].device != device:
+            self._judges[:] = [FaceJudges(device)]
+        return self._judges[0]
+
+    def run(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Code and output of each input, in the networks' channels (grey for the paper preset)."""
+        inputs = to_network_channels(batch["input"], self.config.grey)
+        code = self.net.encoder(inputs)
+        return {"input": inputs, "code": code, "output": self.net.decoder(code),
+                "target": to_network_channels(batch["target"], self.config.grey)}
+
+    def losses(self, player: str, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The player's terms (see the class docstring)."""
+        output, target = outputs["output"], outputs["target"]
+        if player == DISCRIMINATOR:
+            real, fake = self.critic(target), self.critic(output.detach())
+            return {"real": F.binary_cross_entropy_with_logits(real, torch.ones_like(real)),
+                    "fake": F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)),
+                    "critic_real": torch.sigmoid(real).mean().detach(),
+                    "critic_fake": torch.sigmoid(fake).mean().detach()}
+        judges = self.judges(output.device)
+        features, described = judges.features(output, descriptor=True)
+        with torch.no_grad():
+            wanted, _ = judges.features(target)
+            reference = judges.descriptors(outputs["input"])
+        decoder_only = self.net.decoder(outputs["code"].detach())  # what L_GAN and L_sym may train
+        fooled = self.critic(decoder_only)
+        return {"feat": feature_loss(features, wanted),
+                "adversarial": F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled)),
+                "identity": identity_loss(described, reference),
+                "pixel": (output - target).abs().mean(),
+                "symmetry": symmetry_loss(decoder_only)}
+
+    def parameters_of(self, player: str):
+        """The discriminator's, or the encoder's and decoder's, parameters."""
+        return (self.critic if player == DISCRIMINATOR else self.net).parameters()
+
+    def export(self, channels: int = 3) -> NFGANModel:
+        """The trained encoder-decoder as an :class:`NFGANModel` for ``channels``-channel crops (CPU, eval)."""
+        net = NFGANNet(self.config)
+        net.load_state_dict({k: v.detach().cpu() for k, v in self.net.state_dict().items()})
+        return NFGANModel(self.config, channels, net)
+
+
+class NFGANModule(GenerativeModule):
+    """:class:`GenerativeModule` whose targets are compared in the networks' channels and whose export keeps
+    the data's channel count."""
+
+    def __init__(self, method: NFGANMethod, channels: int, lr: float, augment: bool):
+        super().__init__(method, method.config.weights(), lr, augment, betas=GAN_BETAS)
+        self.channels = channels
+
+    def export(self) -> NFGANModel:
+        """The trained model for the data's crops."""
+        return self.method.export(self.channels)
+
+
+@register_method("nfgan", config=NFGANConfig, options=TrainOptions)
+def train_nfgan(
+    data: DataSource | Sequence[DataSource],
+    out: str | Path,
+    split: str = "train",
+    config: NFGANConfig | None = None,
+    options: TrainOptions | None = None,
+    callbacks: tuple[Callback, ...] = (),
+) -> TrainResult:
+    """NFGAN: an expressive face in, the person's neutral frontal face out, decoded from a code of the input
+    with perceptual, identity, symmetry, pixel and adversarial losses (--preset paper: as published, GPUs).
+
+    Trains on every (expressive crop, the person's neutral crop) pair of
+    ``split`` of one or several prepared folders into the folder ``out``;
+    ``config`` defaults to the ``cpu`` preset. Both players use Adam with
+    betas (0.5, 0.999) at ``options.lr``. Rerunning after an interruption resumes.
+
+    Raises:
+        BadInputError: unreadable data, no pairs, or ``out`` already holds a finished model.
+    """
+    out_dir = Path(out)
+    check_out_dir(out_dir)
+    options = options or TrainOptions()
+    datamodule = PairedDataModule(data, split, options.batch_size, options.workers, options.min_epoch_items)
+    config = config or NFGANConfig.from_preset("cpu")
+    L.seed_everything(options.seed, workers=True, verbose=False)
+    module = NFGANModule(NFGANMethod(config), datamodule.channels, options.lr, options.augment)
+    describe = {"stage": "nfgan", **datamodule.describe(), "nfgan": config.to_dict(), "weights": config.weights(),
+                "identity_landmarks": "fixed template: the shipped geometric model's mean FRL landmark shape"}
+    return run_training(module, datamodule, out_dir, options, callbacks, describe)
