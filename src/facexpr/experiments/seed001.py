@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -145,8 +145,12 @@ def _train(row: Row, folder: Path, settings: Seed001Settings) -> dict[str, Any] 
     if row.family == "twostep":
         return train_twostep(data, folder, split=settings.split, config=TwoStepConfig.from_preset(**row.fields),
                              options=settings.options()).summary
-    return train_cdcgan(data, folder, split=settings.split, config=CDCGANConfig.from_preset(**row.fields),
-                        options=settings.options()).summary
+    config = CDCGANConfig.from_preset(**row.fields)
+    options = settings.options()
+    if config.steps_per_batch > 1:  # the same optimizer steps per epoch as the other rows: k steps on 1/k the batches
+        options = replace(options, min_epoch_items=max(options.batch_size,
+                                                       options.min_epoch_items // config.steps_per_batch))
+    return train_cdcgan(data, folder, split=settings.split, config=config, options=options).summary
 
 
 def pixel_scores(model: FaceModel, sets: Sequence[tuple[PreparedDataset, str]]) -> dict[str, float]:
@@ -203,7 +207,9 @@ def render(rows: Sequence[tuple[Row, dict[str, Any] | None]], settings: Seed001S
         "",
         f"Trained on split `{settings.split}` of {', '.join(f'`{d}`' for d in settings.data)} (at most "
         f"{settings.epochs} epochs of at least {settings.epoch_items} items, batch {settings.batch_size}, seed "
-        f"{settings.seed}); measured on split `{settings.eval_split}` (people not in training).",
+        f"{settings.seed}; a row taking k steps per batch draws 1/k of the items per epoch, so every row makes "
+        f"the same number of optimizer steps per epoch); measured on split `{settings.eval_split}` (people not in "
+        "training).",
         "",
         "FER top-1: how often the FER judge reads the requested expression on the outputs for the held-out "
         "people's neutral photos (chance 1/7; 'all': every requested expression the judge knows). Identity "
