@@ -16,7 +16,8 @@ from facexpr.data.synthetic import generate_dataset
 from facexpr.io import BadInputError
 from facexpr.models.base import load_model
 from facexpr.models.baselines import MeanFaceModel
-from facexpr.models.nfgan import NFGANConfig, NFGANModel
+from facexpr.models.geometric import default_model
+from facexpr.models.nfgan import NFGANConfig, NFGANModel, NFGANRefiner, warp_base
 from facexpr.training import TrainOptions
 from facexpr.training.data import PairedDataModule
 from facexpr.training.nfgan import NFGANMethod, train_nfgan
@@ -208,11 +209,49 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_checkpoint(faces, tmp_path
         train_nfgan(faces, out, config=config, options=run)
 
 
+# ------------------------------------------------------------------ on warp (ours)
+
+
+def test_on_warp_starts_as_the_geometric_model_and_changes_only_inside_its_face_mask(faces):
+    inputs, _ = _held_out(faces)
+    geometric = default_model()
+    base, mask = warp_base(geometric, inputs[:, 0], 32)
+    assert base.shape == (len(inputs), 3, 32, 32) and mask.shape == (len(inputs), 1, 32, 32)
+    assert float(mask.amax()) > 0.9 and float(mask.amin()) == 0.0
+    config = NFGANConfig.from_preset(on_warp=True, **TINY)
+    untrained = NFGANModel(config, 3, geometric=geometric)
+    assert untrained.name == "nfgan-cpu-on-warp"
+    assert torch.allclose(untrained.predict(inputs), base.clamp(0, 1), atol=1e-6)  # the residual starts at zero
+    torch.manual_seed(0)
+    refiner = NFGANRefiner(config)
+    torch.nn.init.normal_(refiner.unet.head.weight, std=0.1)
+    refined = refiner.eval()(base, mask)
+    outside = (mask == 0).expand_as(base)
+    assert torch.equal(refined[outside], base[outside]) and not torch.allclose(refined, base, atol=1e-3)
+    with pytest.raises(ValueError, match="needs the geometric model"):
+        NFGANModel(config, 3)
+
+
+def test_on_warp_training_keeps_the_geometric_model_inside_its_folder(faces, tmp_path):
+    config = NFGANConfig.from_preset(on_warp=True, **TINY)
+    result = train_nfgan(faces, tmp_path / "warp", config=config, options=_options(1, min_epoch_items=0))
+    for term in GENERATOR_TERMS:
+        assert f"train/{term}" in result.summary["final"], term
+    folder = tmp_path / "copied"
+    folder.mkdir()
+    for name in ("config.json", "weights.safetensors"):
+        shutil.copy(result.out_dir / name, folder / name)
+    loaded = load_model(folder)
+    assert isinstance(loaded, NFGANModel) and loaded.geometric is not None
+    inputs, _ = _held_out(faces)
+    assert torch.allclose(loaded.predict(inputs), result.model.predict(inputs), atol=1e-5)
+
+
 def test_train_nfgan_help_lists_the_loss_weights():
     from facexpr.cli import app
 
     result = CliRunner().invoke(app, ["train", "nfgan", "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
     assert result.exit_code == 0, result.output
     for flag in ("--preset", "--eta", "--lambda-id", "--lambda-pixel", "--lambda-sym", "--feat", "--grey",
-                 "--latent", "--epochs"):
+                 "--latent", "--on-warp", "--warp-model", "--epochs"):
         assert flag in result.output, flag

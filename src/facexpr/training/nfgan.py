@@ -16,6 +16,10 @@ output in Laplacian space (:mod:`facexpr.training.nfgan_losses` says which
 frozen judges give the features). L_GAN and L_sym are computed on a second
 decoding of the *detached* code, so they train the decoder only and never reach
 the encoder; the discriminator is stepped on its own loss alone.
+
+``--on-warp`` (ours) trains the same losses on a refiner of the geometric
+model's neutralized face (a residual inside its face mask): there is no code,
+so every loss trains the whole refiner.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from facexpr.io import BadInputError
+from facexpr.models.base import load_model
+from facexpr.models.geometric import GeometricModel, default_model
 from facexpr.models.nfgan import (
     NFGANConfig,
     NFGANDiscriminator,
     NFGANModel,
-    NFGANNet,
+    build_generator,
     to_network_channels,
+    warp_base,
 )
 from facexpr.training.data import DataSource, PairedDataModule
 from facexpr.training.methods import register_method
@@ -60,16 +68,20 @@ class NFGANMethod(TrainingMethod):
     ``fake`` (BCE of the detached outputs as fake); ``critic_real`` /
     ``critic_fake`` (mean probabilities) are logged. Generator terms: ``feat``,
     ``adversarial``, ``identity``, ``pixel`` and ``symmetry`` (see the module
-    docstring), each averaged over the batch.
+    docstring), each averaged over the batch. ``geometric`` is the model the
+    on-warp variant refines (required with ``config.on_warp``).
     """
 
     players = (DISCRIMINATOR, GENERATOR)
 
-    def __init__(self, config: NFGANConfig):
+    def __init__(self, config: NFGANConfig, geometric: GeometricModel | None = None):
+        if config.on_warp and geometric is None:
+            raise ValueError("the on-warp variant needs the geometric model it refines")
         super().__init__(config.size)
         self.config = config
-        self.net = NFGANNet(config)
+        self.net = build_generator(config)
         self.critic = NFGANDiscriminator(config)
+        self.geometric = geometric  # not a torch module: neither trained nor checkpointed
         # Frozen and not a submodule: neither checkpointed nor switched to training mode with the method.
         self._judges: list[FaceJudges] = []
 
@@ -93,11 +105,16 @@ class NFGANMethod(TrainingMethod):
         return self._judges[0]
 
     def run(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Code and output of each input, in the networks' channels (grey for the paper preset)."""
-        inputs = to_network_channels(batch["input"], self.config.grey)
+        """Code and output of each input (on warp: the geometric model's face and the refined one), in the
+        networks' channels (grey for the paper preset)."""
+        grey = self.config.grey
+        inputs, target = to_network_channels(batch["input"], grey), to_network_channels(batch["target"], grey)
+        if self.geometric is not None:
+            base, mask = warp_base(self.geometric, batch["input"], self.size)
+            base = to_network_channels(base, grey)
+            return {"input": inputs, "base": base, "output": self.net(base, mask), "target": target}
         code = self.net.encoder(inputs)
-        return {"input": inputs, "code": code, "output": self.net.decoder(code),
-                "target": to_network_channels(batch["target"], self.config.grey)}
+        return {"input": inputs, "code": code, "output": self.net.decoder(code), "target": target}
 
     def losses(self, player: str, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The player's terms (see the class docstring)."""
@@ -113,7 +130,8 @@ class NFGANMethod(TrainingMethod):
         with torch.no_grad():
             wanted, _ = judges.features(target)
             reference = judges.descriptors(outputs["input"])
-        decoder_only = self.net.decoder(outputs["code"].detach())  # what L_GAN and L_sym may train
+        # what L_GAN and L_sym may train: the decoder only (the refiner has no code)
+        decoder_only = self.net.decoder(outputs["code"].detach()) if "code" in outputs else output
         fooled = self.critic(decoder_only)
         return {"feat": feature_loss(features, wanted),
                 "adversarial": F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled)),
@@ -126,10 +144,10 @@ class NFGANMethod(TrainingMethod):
         return (self.critic if player == DISCRIMINATOR else self.net).parameters()
 
     def export(self, channels: int = 3) -> NFGANModel:
-        """The trained encoder-decoder as an :class:`NFGANModel` for ``channels``-channel crops (CPU, eval)."""
-        net = NFGANNet(self.config)
+        """The trained generator as an :class:`NFGANModel` for ``channels``-channel crops (CPU, eval)."""
+        net = build_generator(self.config)
         net.load_state_dict({k: v.detach().cpu() for k, v in self.net.state_dict().items()})
-        return NFGANModel(self.config, channels, net)
+        return NFGANModel(self.config, channels, net, self.geometric)
 
 
 class NFGANModule(GenerativeModule):
@@ -137,12 +155,31 @@ class NFGANModule(GenerativeModule):
     the data's channel count."""
 
     def __init__(self, method: NFGANMethod, channels: int, lr: float, augment: bool):
+        """``channels``: the data's crops' (the exported model's); Adam with DCGAN's betas for both players."""
         super().__init__(method, method.config.weights(), lr, augment, betas=GAN_BETAS)
         self.channels = channels
 
     def export(self) -> NFGANModel:
         """The trained model for the data's crops."""
         return self.method.export(self.channels)
+
+
+def warp_model(config: NFGANConfig, channels: int) -> GeometricModel | None:
+    """The geometric model the on-warp variant refines (``config.warp_model``, or the shipped one), None
+    without ``on_warp``.
+
+    Raises:
+        BadInputError: the folder is not a geometric model, or its channels are not the data's.
+    """
+    if not config.on_warp:
+        return None
+    geometric = load_model(config.warp_model) if config.warp_model else default_model()
+    where = config.warp_model or "the shipped geometric model"
+    if not isinstance(geometric, GeometricModel):
+        raise BadInputError(where, f"--warp-model must be a geometric model, not {geometric.family}")
+    if geometric.channels != channels:
+        raise BadInputError(where, f"works on {geometric.channels}-channel crops, the data has {channels}")
+    return geometric
 
 
 @register_method("nfgan", config=NFGANConfig, options=TrainOptions)
@@ -159,7 +196,8 @@ def train_nfgan(
 
     Trains on every (expressive crop, the person's neutral crop) pair of
     ``split`` of one or several prepared folders into the folder ``out``;
-    ``config`` defaults to the ``cpu`` preset. Both players use Adam with
+    ``config`` defaults to the ``cpu`` preset (``on_warp``: our variant refining
+    the geometric model's face). Both players use Adam with
     betas (0.5, 0.999) at ``options.lr``. Rerunning after an interruption resumes.
 
     Raises:
@@ -171,7 +209,8 @@ def train_nfgan(
     datamodule = PairedDataModule(data, split, options.batch_size, options.workers, options.min_epoch_items)
     config = config or NFGANConfig.from_preset("cpu")
     L.seed_everything(options.seed, workers=True, verbose=False)
-    module = NFGANModule(NFGANMethod(config), datamodule.channels, options.lr, options.augment)
+    method = NFGANMethod(config, warp_model(config, datamodule.channels))
+    module = NFGANModule(method, datamodule.channels, options.lr, options.augment)
     describe = {"stage": "nfgan", **datamodule.describe(), "nfgan": config.to_dict(), "weights": config.weights(),
                 "identity_landmarks": "fixed template: the shipped geometric model's mean FRL landmark shape"}
     return run_training(module, datamodule, out_dir, options, callbacks, describe)

@@ -44,6 +44,11 @@ class NFGANConfig:
         lambda_pixel: weight of the L1 distance to the target (the paper's 1e-3; 10 in the cpu preset).
         lambda_sym: weight of the left-right symmetry loss of the output in Laplacian space.
         feat: weight of the perceptual loss (squared error of judge features against the target).
+        on_warp: our variant: instead of decoding a code, a U-Net (``width`` channels at full resolution, four
+            levels) refines the geometric model's neutralized face, a residual added inside its face mask.
+        warp_model: the geometric model folder the variant refines (empty: the one shipped with facexpr,
+            fitted on all 82 FRL London people; give one fitted on the training split to score FRL fairly).
+            Its weights are saved inside the NFGAN model folder.
         preset: the preset the other fields' defaults come from: cpu (default) or paper (as published, GPUs).
     """
 
@@ -59,6 +64,8 @@ class NFGANConfig:
     lambda_pixel: float = 10.0
     lambda_sym: float = 0.3
     feat: float = 1.0
+    on_warp: bool = False
+    warp_model: str = ""
     preset: str = "cpu"
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""``NFGANModel``: a trained NFGAN encoder-decoder as a :class:`FaceModel` (family ``nfgan``, a neutralizer)."""
+"""``NFGANModel``: a trained NFGAN generator as a :class:`FaceModel` (family ``nfgan``, a neutralizer)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from typing import Any
 import torch
 
 from facexpr.models.base import FaceModel, dial_strength, register_model, resize_to
+from facexpr.models.geometric import GeometricModel
 from facexpr.models.nfgan.config import NFGANConfig
-from facexpr.models.nfgan.networks import NFGANNet
+from facexpr.models.nfgan.networks import NFGANNet, NFGANRefiner, build_generator
+from facexpr.models.nfgan.warp_base import warp_base
 
 #: ITU-R BT.601 luma weights of R, G, B (what a grey network sees of a colour crop).
 LUMA = (0.299, 0.587, 0.114)
+#: Prefix of the on-warp variant's geometric model tensors in the saved weights.
+GEOMETRIC_PREFIX = "geometric."
 
 
 def to_network_channels(images: torch.Tensor, grey: bool) -> torch.Tensor:
@@ -26,24 +30,33 @@ def to_network_channels(images: torch.Tensor, grey: bool) -> torch.Tensor:
 
 @register_model
 class NFGANModel(FaceModel):
-    """A face -> that person's neutral frontal face, decoded from a code of the first photo.
+    """A face -> that person's neutral frontal face, from the first photo of each item.
 
+    The published model decodes it from a code of the photo; the on-warp
+    variant refines what ``geometric`` (kept inside the model) makes of it.
     ``channels`` is the data's: a grey network (the paper preset) reads the
     luma of colour crops and its grey output is repeated to every channel.
     ``strength`` goes in a straight line from the input (0) to the output (1).
+
+    Raises:
+        ValueError: an on-warp config without a geometric model.
     """
 
     family = "nfgan"
 
-    def __init__(self, config: NFGANConfig, channels: int = 3, net: NFGANNet | None = None):
+    def __init__(self, config: NFGANConfig, channels: int = 3, net: NFGANNet | NFGANRefiner | None = None,
+                 geometric: GeometricModel | None = None):
+        if config.on_warp and geometric is None:
+            raise ValueError("the on-warp variant needs the geometric model it refines")
         super().__init__(config.size, channels, None, "neutral", max_inputs=1)
         self.nfgan_config = config
-        self.net = (net if net is not None else NFGANNet(config)).eval()
+        self.net = (net if net is not None else build_generator(config)).eval()
+        self.geometric = geometric if config.on_warp else None
 
     @property
     def name(self) -> str:
-        """``nfgan-<preset>``."""
-        return f"nfgan-{self.nfgan_config.preset}"
+        """``nfgan-<preset>``, ``-on-warp`` for our variant."""
+        return f"nfgan-{self.nfgan_config.preset}" + ("-on-warp" if self.nfgan_config.on_warp else "")
 
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
@@ -52,25 +65,39 @@ class NFGANModel(FaceModel):
         if inputs.ndim != 5 or inputs.shape[2] != self.channels:
             raise ValueError(f"expected crops (B, N, {self.channels}, H, W), got shape {tuple(inputs.shape)}")
         first = resize_to(inputs[:, 0].float(), self.size)
-        output = self.net(to_network_channels(first, self.nfgan_config.grey)).clamp(0, 1)
-        return dial_strength(first, output.expand(-1, self.channels, -1, -1), strength)
+        grey = self.nfgan_config.grey
+        if self.geometric is not None:
+            base, mask = warp_base(self.geometric, inputs[:, 0].float(), self.size)
+            output = self.net(to_network_channels(base, grey), mask)
+        else:
+            output = self.net(to_network_channels(first, grey))
+        return dial_strength(first, output.clamp(0, 1).expand(-1, self.channels, -1, -1), strength)
 
     def config(self) -> dict[str, Any]:
-        """Base config plus ``nfgan`` (the training configuration)."""
-        return {**super().config(), "nfgan": self.nfgan_config.to_dict()}
+        """Base config plus ``nfgan`` (the training configuration) and, on warp, ``geometric`` (its config)."""
+        extra = {"geometric": self.geometric.config()} if self.geometric is not None else {}
+        return {**super().config(), "nfgan": self.nfgan_config.to_dict(), **extra}
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The encoder's and decoder's weights and batch-norm statistics."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        """The generator's weights and batch-norm statistics (and, on warp, the geometric model's tensors)."""
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        if self.geometric is not None:
+            tensors.update({GEOMETRIC_PREFIX + k: v.contiguous() for k, v in self.geometric.tensors().items()})
+        return tensors
 
     def _move_tensors(self, device: torch.device) -> None:
-        """Move the network."""
+        """Move the network (the geometric model runs on the CPU)."""
         self.net.to(device)
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> NFGANModel:
-        """Rebuild the network from ``config["nfgan"]`` and load the saved weights."""
+        """Rebuild the generator from ``config["nfgan"]`` (and the geometric model from ``config["geometric"]``)
+        and load the saved weights."""
         nfgan_config = NFGANConfig.from_dict(config["nfgan"])
-        net = NFGANNet(nfgan_config)
-        net.load_state_dict(tensors)
-        return cls(nfgan_config, int(config["channels"]), net)
+        net = build_generator(nfgan_config)
+        net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(GEOMETRIC_PREFIX)})
+        geometric = None
+        if nfgan_config.on_warp:
+            own = {k.removeprefix(GEOMETRIC_PREFIX): v for k, v in tensors.items() if k.startswith(GEOMETRIC_PREFIX)}
+            geometric = GeometricModel.from_saved(config["geometric"], own)
+        return cls(nfgan_config, int(config["channels"]), net, geometric)

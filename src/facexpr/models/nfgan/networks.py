@@ -1,8 +1,11 @@
-"""NFGAN's networks: the encoder (Table 1), the decoder (Table 2) and the discriminator (Table 3, LReLU 0.3).
+"""NFGAN's networks: the encoder (Table 1), the decoder (Table 2) and the discriminator (Table 3, LReLU 0.3),
+and the refiner of our on-warp variant.
 
 The encoder maps a face to the code z, the decoder draws the neutral face from
 z; training keeps them apart so that the adversarial and symmetry losses reach
-the decoder only (:meth:`NFGANNet.forward` with ``detach_code``).
+the decoder only (:meth:`NFGANNet.forward` with ``detach_code``). The
+:class:`NFGANRefiner` has no code: a U-Net adds a residual to an already
+neutralized face inside its face mask.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import torch
 from torch import nn
 
 from facexpr.models.nfgan.config import LEVELS, NFGANConfig
+from facexpr.nn.unet import UNet
 
 #: The discriminator's LeakyReLU slope (the paper's alpha).
 CRITIC_SLOPE = 0.3
@@ -74,6 +78,25 @@ class NFGANNet(nn.Module):
         """The neutral face of ``x``; ``detach_code``: no gradient of what follows reaches the encoder."""
         z = self.encoder(x)
         return self.decoder(z.detach() if detach_code else z)
+
+
+class NFGANRefiner(nn.Module):
+    """Our on-warp variant: ``base + mask * (U-Net(base) - base)``; the U-Net outputs a residual whose last
+    convolution starts at zero, so an untrained refiner returns the geometric model's face unchanged."""
+
+    def __init__(self, config: NFGANConfig):
+        super().__init__()
+        self.unet = UNet(config.network_channels, depth=LEVELS, width=config.width, max_width=8 * config.width,
+                         output="residual")
+
+    def forward(self, base: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, C, S, S) neutralized faces and (B, 1, S, S) face masks in [0, 1] -> refined faces."""
+        return base + mask * (self.unet(base) - base)
+
+
+def build_generator(config: NFGANConfig) -> NFGANNet | NFGANRefiner:
+    """The config's generator: the encoder-decoder, or with ``on_warp`` the refiner."""
+    return NFGANRefiner(config) if config.on_warp else NFGANNet(config)
 
 
 class NFGANDiscriminator(nn.Module):
