@@ -9,8 +9,9 @@
   the geometric model: :func:`train_geometric` (``geometric.py``); masked regression:
   :func:`train_masked_regression` (``masked_regression.py``); the two-step CNN: :func:`train_twostep`
   (``twostep.py``); the conditional DCGAN: :func:`train_cdcgan` (``cdcgan.py``); the emotion-VAE paper's
-  expression classifier: :func:`train_expression_cnn` (``expression_cnn.py``, labelled crops balanced as the
-  paper with :class:`EmotionDataModule`, ``emotion_data.py``).
+  expression classifier: :func:`train_expression_cnn` (``expression_cnn.py``), its Fader network:
+  :func:`train_fader` (``fader.py``) and semi-supervised beta-VAE: :func:`train_ssvae` (``ssvae.py``), on
+  labelled crops balanced as the paper with :class:`EmotionDataModule` (``emotion_data.py``).
 * :class:`TrainOptions` and :class:`BetaSchedule` (``options.py``).
 * :class:`ThesisStopping`, :class:`IncrementalBeta`, :class:`TrainingClock` (``callbacks.py``).
 * :func:`build_trainer` and :func:`run_training` (``trainer.py``): the loop every family shares.
@@ -32,6 +33,7 @@ from facexpr.training.data import (
 )
 from facexpr.training.emotion_data import EmotionDataModule, LabelledOptions
 from facexpr.training.expression_cnn import ExpressionCNNMethod, train_expression_cnn
+from facexpr.training.fader import FaderMethod, train_fader
 from facexpr.training.geometric import GeometricRun, train_geometric
 from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.masked_regression import MaskedRegressionConfig, train_masked_regression
@@ -40,6 +42,7 @@ from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
 from facexpr.training.nfgan import NFGANMethod, train_nfgan
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
+from facexpr.training.ssvae import SSVAEMethod, train_ssvae
 from facexpr.training.trainer import SUMMARY_FILE, TrainResult, build_trainer, last_checkpoint, run_training
 from facexpr.training.twostep import Step1Method, Step2Method, train_twostep
 from facexpr.training.vae import VAEMethod, train_vae
@@ -47,13 +50,14 @@ from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noq
 
 __all__ = [
     "BETA_SCHEDULES", "BetaSchedule", "CDCGANMethod", "ConditionalDataModule", "EmotionDataModule",
-    "ExpressionCNNMethod", "GenerativeModule", "GeometricRun", "LabelledOptions",
+    "ExpressionCNNMethod", "FaderMethod", "GenerativeModule", "GeometricRun", "LabelledOptions",
     "IncrementalBeta", "LabelledDataModule", "METHODS", "MaskedRegressionConfig", "NShotDataModule",
-    "NeutralDataModule", "NeutralizerMethod", "PairedDataModule", "RECIPES", "SUMMARY_FILE", "Stage1Source",
+    "NeutralDataModule", "NeutralizerMethod", "PairedDataModule", "RECIPES", "SSVAEMethod", "SUMMARY_FILE",
+    "Stage1Source",
     "Step1Method", "Step2Method", "SupervisionDataModule", "ThesisStopping", "TrainOptions", "TrainResult",
     "TrainableMethod", "TrainingClock", "TrainingMethod", "VAEMethod", "build_trainer", "departure_exceeded",
     "fit_family", "fit_geometric", "last_checkpoint", "load_stage1", "next_beta", "register_method",
-    "register_recipe", "run_training", "train_cdcgan", "train_expression_cnn", "train_geometric", "train_masked_regression",
-    "train_neutralizer", "train_twostep", "train_vae",
+    "register_recipe", "run_training", "train_cdcgan", "train_expression_cnn", "train_fader", "train_geometric",
+    "train_masked_regression", "train_neutralizer", "train_ssvae", "train_twostep", "train_vae",
     "NFGANMethod", "train_nfgan",
 ]

@@ -18,12 +18,15 @@ from facexpr.data.pairing import PreparedDataset
 from facexpr.models import MODEL_FAMILIES, FaceModel
 from facexpr.models.neutralizer import NeutralizerConfig
 from facexpr.models.cdcgan import CDCGANConfig
+from facexpr.models.emotion import FaderConfig, SSVAEConfig
 from facexpr.models.twostep import TwoStepConfig
 from facexpr.models.vae import VAEConfig
 from facexpr.training.cdcgan import train_cdcgan
+from facexpr.training.fader import train_fader
 from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.neutralizer import train_neutralizer
 from facexpr.training.options import BetaSchedule, TrainOptions
+from facexpr.training.ssvae import train_ssvae
 from facexpr.training.twostep import train_twostep
 from facexpr.training.vae import train_vae
 
@@ -108,6 +111,30 @@ def fit_cdcgan(prepared: PreparedDataset, split: str | None = "train") -> FaceMo
     options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
     with tempfile.TemporaryDirectory() as folder:
         result = train_cdcgan(prepared, folder, split or "train", config, options)
+    assert result.model is not None  # a single-process run is always rank 0
+    return result.model
+
+
+@register_recipe("fader")
+def fit_fader(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """The cpu preset (the adversarial condition) at the dataset's crop size for :data:`FIT_EPOCHS` epochs."""
+    first = prepared.load(prepared.records[0])
+    config = FaderConfig.from_preset("cpu", size=first.shape[-1])
+    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_fader(prepared, folder, split or "train", config, None, options)
+    assert result.model is not None  # a single-process run is always rank 0
+    return result.model
+
+
+@register_recipe("ssvae")
+def fit_ssvae(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """The cpu preset (alpha, beta, gamma = 1, 2, 10) at the dataset's crop size for :data:`FIT_EPOCHS` epochs."""
+    first = prepared.load(prepared.records[0])
+    config = SSVAEConfig.from_preset("cpu", size=first.shape[-1])
+    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train_ssvae(prepared, folder, split or "train", config, None, options)
     assert result.model is not None  # a single-process run is always rank 0
     return result.model
 

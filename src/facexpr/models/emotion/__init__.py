@@ -4,11 +4,16 @@
   settings, presets ``cpu`` (64 px RGB) and ``paper`` (128 px grey, as published).
 * The paper's layers (``layers.py``): the classifier's trunk, the decoder, the classifier network.
 * :class:`ExpressionCNNModel` (``cnn.py``): the trained classifier (``facexpr classify --model DIR``).
+* :class:`FaderModel` (``fader.py``): the Fader network, expressions as sliders (family ``fader``).
+* :class:`SSVAEModel` (``ssvae.py``): the semi-supervised beta-VAE whose latent classifies (family ``ssvae``).
 
-Training lives in :mod:`facexpr.training.expression_cnn`.
+Training lives in :mod:`facexpr.training.expression_cnn`, :mod:`facexpr.training.fader` and
+:mod:`facexpr.training.ssvae`.
 """
 
 from facexpr.models.emotion.cnn import ExpressionCNNModel, build_cnn
 from facexpr.models.emotion.config import ExpressionCNNConfig, FaderConfig, SSVAEConfig
+from facexpr.models.emotion.fader import FaderModel, FaderNet
+from facexpr.models.emotion.ssvae import SSVAEModel, SSVAENet
 
-__all__ = ["ExpressionCNNConfig", "ExpressionCNNModel", "FaderConfig", "SSVAEConfig", "build_cnn"]
+__all__ = ["ExpressionCNNConfig", "ExpressionCNNModel", "FaderConfig", "FaderModel", "FaderNet", "SSVAEConfig", "SSVAEModel", "SSVAENet", "build_cnn"]

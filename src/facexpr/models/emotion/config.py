@@ -20,12 +20,19 @@ GENERATIVE_PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {**BASE_PRESETS["cpu"], "final_dense": False},
     "paper": {**BASE_PRESETS["paper"], "final_dense": True},
 }
+#: The Fader network's presets: on CPUs its decoder also gets y at every layer.
+FADER_PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {**GENERATIVE_PRESETS["cpu"], "every_layer": True},
+    "paper": {**GENERATIVE_PRESETS["paper"], "every_layer": False},
+}
 #: The Fader network's training conditions in the paper: reconstruction (L2) only; L2 and the multiclass
 #: emotion loss on the latent; L2, multiclass and the adversarial latent discriminator.
 FADER_CONDITIONS = ("l2", "multiclass", "adversarial")
 #: How the SS-VAE's reconstruction BCE is reduced over a crop's pixels.
 REDUCTIONS = ("mean", "sum")
 NEUTRAL = "neutral"
+#: The largest strength the generative families dial an expression to (an exaggerated one).
+MAX_STRENGTH = 1.5
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ class FaderConfig(EmotionConfig):
         grey: train and synthesize grey crops, as the paper (RGB data is converted).
         final_dense: the decoder's last dense layer over every pixel (the paper's F16384; 268 M weights at
             128 px grey, so off on CPUs).
+        every_layer: the decoder also gets y as planes at each transposed convolution (as Fader networks do;
+            the paper's decoder gets (z, y) at its input only).
         latent: size of the code z (the classifier's F100).
         condition: the paper's training condition: l2 (reconstruction only), multiclass (and the emotion
             cross-entropy of a linear classifier on z), adversarial (and the encoder fooling the latent
@@ -134,13 +143,14 @@ class FaderConfig(EmotionConfig):
         ramp_steps: lambda grows linearly from 0 to its final weight over this many steps (the Fader
             paper's schedule; 0: at once).
         critic_hidden: width of the latent discriminator's two hidden layers.
-        preset: the preset the other fields' defaults come from: cpu (64 px RGB, pooling stride 2) or paper
-            (128 px grey, stride 1, the final dense layer).
+        preset: the preset the other fields' defaults come from: cpu (64 px RGB, pooling stride 2, y at every
+            decoder layer) or paper (128 px grey, stride 1, the final dense layer, y at the input only).
     """
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = GENERATIVE_PRESETS
+    presets: ClassVar[dict[str, dict[str, Any]]] = FADER_PRESETS
 
     final_dense: bool = False
+    every_layer: bool = True
     latent: int = 100
     condition: str = "adversarial"
     reconstruction: float = 1.0

@@ -65,30 +65,42 @@ def paper_encoder(channels: int, size: int, pool_stride: int, outputs: int) -> n
 class PaperDecoder(nn.Module):
     """A code (B, D) -> crops (B, C, S, S) in [0, 1]: F(32 S/8 S/8) - TC18,3,2 - TC12,3,2 - TC6,3,2 - TC1,1,1
     (C channels) and, with ``final_dense``, the paper's last dense layer over every pixel (F16384 at 128 px
-    grey), then a sigmoid.
+    grey), then a sigmoid. With ``planes`` > 0, :meth:`forward` also takes that many attributes, which are
+    tiled as extra input planes of every transposed convolution (as Fader networks feed the decoder its
+    attributes at every layer, so they cannot be drowned by the code).
 
     Raises:
         ValueError: a size not divisible by 8.
     """
 
-    def __init__(self, inputs: int, size: int, channels: int, final_dense: bool):
+    def __init__(self, inputs: int, size: int, channels: int, final_dense: bool, planes: int = 0):
         super().__init__()
         if size % 2**DECODER_DOUBLINGS:
             raise ValueError(f"the decoder needs a size divisible by 8, got {size}")
-        self.side, self.size, self.channels = size // 2**DECODER_DOUBLINGS, size, channels
+        self.side, self.size, self.channels, self.planes = size // 2**DECODER_DOUBLINGS, size, channels, planes
         self.dense = nn.Sequential(nn.Linear(inputs, DECODER_CHANNELS[0] * self.side**2), nn.ReLU())
-        layers: list[nn.Module] = []
-        for cin, cout in zip(DECODER_CHANNELS, DECODER_CHANNELS[1:]):
-            layers += [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1), nn.ReLU()]
-        layers.append(nn.ConvTranspose2d(DECODER_CHANNELS[-1], channels, 1))
-        self.up = nn.Sequential(*layers)
+        self.up = nn.ModuleList(
+            nn.ConvTranspose2d(cin + planes, cout, 3, stride=2, padding=1, output_padding=1)
+            for cin, cout in zip(DECODER_CHANNELS, DECODER_CHANNELS[1:]))
+        self.last = nn.ConvTranspose2d(DECODER_CHANNELS[-1] + planes, channels, 1)
         pixels = channels * size * size
         self.final = nn.Linear(pixels, pixels) if final_dense else None
 
-    def forward(self, code: torch.Tensor) -> torch.Tensor:
-        """Decoded crops."""
+    def _with_planes(self, maps: torch.Tensor, attributes: torch.Tensor | None) -> torch.Tensor:
+        """``maps`` with the attributes tiled as extra planes (unchanged without planes)."""
+        if not self.planes:
+            return maps
+        tiled = attributes.to(maps.dtype)[:, :, None, None].expand(-1, -1, *maps.shape[-2:])
+        return torch.cat([maps, tiled], 1)
+
+    def forward(self, code: torch.Tensor, attributes: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoded crops (``attributes`` (B, planes) required when the decoder has planes)."""
+        if self.planes and (attributes is None or attributes.shape[1] != self.planes):
+            raise ValueError(f"this decoder takes {self.planes} attribute(s) as planes")
         maps = self.dense(code).view(-1, DECODER_CHANNELS[0], self.side, self.side)
-        out = self.up(maps)
+        for layer in self.up:
+            maps = torch.relu(layer(self._with_planes(maps, attributes)))
+        out = self.last(self._with_planes(maps, attributes))
         if self.final is not None:
             out = self.final(out.flatten(1)).view(-1, self.channels, self.size, self.size)
         return torch.sigmoid(out)

@@ -1,0 +1,154 @@
+"""``FaderModel``: the emotion-VAE paper's Fader network (family ``fader``): a face's code z and an expression
+attribute y decode to that person with that expression, y dialled like a slider.
+
+y holds one intensity per expression other than neutral (neutral: all zero).
+A linear classifier on z (the paper's multiclass latent classifier, trained
+in every condition, on a detached z in the L2-only one) reads the input's own
+attributes, so that ``strength`` moves y in a straight line from the input's
+(0: the reconstruction) to the target's (1) and beyond (1.5: an exaggerated
+expression).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facexpr.models.base import FaceModel, register_model, resize_to
+from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, FaderConfig
+from facexpr.models.emotion.layers import PaperDecoder, as_channels, paper_encoder
+
+
+def latent_head(latent: int, head: nn.Module) -> nn.Sequential:
+    """``head`` reading codes standardised by batch statistics (running ones at inference): faces differ in
+    z by a fraction of its magnitude, which a head on raw codes learns only slowly."""
+    return nn.Sequential(nn.BatchNorm1d(latent, affine=False), head)
+
+
+class FaderNet(nn.Module):
+    """Encoder (the classifier's layers, z = F``latent``), decoder of (z, y) and the latent classifier (linear
+    on standardised codes)."""
+
+    def __init__(self, config: FaderConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = paper_encoder(config.channels, config.size, config.pool_stride, config.latent)
+        attributes = len(config.attributes)
+        self.decoder = PaperDecoder(config.latent + attributes, config.size, config.channels, config.final_dense,
+                                    attributes if config.every_layer else 0)
+        self.reader = latent_head(config.latent, nn.Linear(config.latent, len(config.classes)))
+        keep = [i for i, c in enumerate(config.classes) if c != NEUTRAL]
+        self.register_buffer("attribute_index", torch.tensor(keep), persistent=False)
+
+    def encode(self, crops: torch.Tensor) -> torch.Tensor:
+        """Codes z (B, latent) of crops (B, C, S, S)."""
+        return self.encoder(crops)
+
+    def decode(self, codes: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+        """Crops (B, C, S, S) in [0, 1] from codes and attributes y (B, A)."""
+        return self.decoder(torch.cat([codes, attributes.to(codes.dtype)], 1), attributes)
+
+    def attributes(self, class_weights: torch.Tensor) -> torch.Tensor:
+        """y (B, A) from per-class weights (B, K): one-hot labels or probabilities, the neutral column dropped."""
+        return class_weights.index_select(1, self.attribute_index)
+
+    def label_attributes(self, labels: torch.Tensor) -> torch.Tensor:
+        """y (B, A) of class indices (B,)."""
+        return self.attributes(F.one_hot(labels, len(self.config.classes)).float())
+
+
+@register_model
+class FaderModel(FaceModel):
+    """A face and a target expression -> that person with that expression, at a strength from 0 (the input's
+    own expression, reconstructed) through 1 (the target) to 1.5 (exaggerated). Neutral by default, so
+    ``facexpr neutralize`` works; :meth:`for_target` sets another default. It also classifies (its latent
+    classifier), so ``facexpr classify --model DIR`` accepts it.
+    """
+
+    family = "fader"
+
+    def __init__(self, config: FaderConfig, network: FaderNet | None = None, target_expression: str | None = None):
+        default = target_expression or NEUTRAL
+        if default not in config.classes:
+            raise ValueError(f"fader cannot produce {default!r} (it knows: {', '.join(config.classes)})")
+        super().__init__(config.size, config.channels, None, default, max_inputs=1)
+        self.fader_config = config
+        self.network = (network if network is not None else FaderNet(config)).eval()
+
+    @property
+    def target_expressions(self) -> tuple[str, ...]:
+        """Every expression of the training data (neutral included)."""
+        return self.fader_config.classes
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The latent classifier's expressions (the same list)."""
+        return self.fader_config.classes
+
+    @property
+    def name(self) -> str:
+        """``fader-<condition>``."""
+        return f"fader-{self.fader_config.condition}"
+
+    def for_target(self, target: str) -> FaderModel:
+        """The same network producing ``target`` by default.
+
+        Raises:
+            ValueError: an expression the model was not trained for (naming the known ones).
+        """
+        return FaderModel(self.fader_config, self.network, self.check_request(target)).to(self.device)
+
+    def _crops(self, crops: torch.Tensor) -> torch.Tensor:
+        """Crops (B, C, H, W) at the model's size and channels."""
+        return as_channels(resize_to(crops.float(), self.size), self.channels)
+
+    @torch.no_grad()
+    def classify(self, crops: torch.Tensor) -> torch.Tensor:
+        """The latent classifier's probabilities (B, K) of :attr:`classes` for crops (B, C, H, W) in [0, 1]."""
+        if crops.ndim != 4:
+            raise ValueError(f"expected crops (B, C, H, W), got shape {tuple(crops.shape)}")
+        return torch.softmax(self.network.reader(self.network.encode(self._crops(crops))), 1)
+
+    @torch.no_grad()
+    def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
+        """The first photo of each item (B, N, C, H, W) with ``target`` (default :attr:`target_expression`) at
+        ``strength`` in [0, 1.5]: y = y_input + strength * (y_target - y_input), y_input read by the latent
+        classifier.
+
+        Raises:
+            ValueError: an unknown target, a strength outside [0, 1.5], or crops of the wrong shape.
+        """
+        chosen = self.check_request(target, strength)
+        if not 0.0 <= strength <= MAX_STRENGTH:
+            raise ValueError(f"{self.name} dials strength from 0 to {MAX_STRENGTH:g}, not {strength:g}")
+        if inputs.ndim != 5 or inputs.shape[2] not in (1, 3):
+            raise ValueError(f"expected crops (B, N, C, H, W), got shape {tuple(inputs.shape)}")
+        net = self.network
+        codes = net.encode(self._crops(inputs[:, 0]))
+        own = net.attributes(torch.softmax(net.reader(codes), 1))
+        index = torch.full((codes.shape[0],), self.fader_config.classes.index(chosen), device=codes.device)
+        wanted = net.label_attributes(index)
+        return net.decode(codes, own + strength * (wanted - own)).clamp(0, 1)
+
+    def config(self) -> dict[str, Any]:
+        """Base config plus ``fader`` (the training configuration, classes included)."""
+        return {**super().config(), "fader": self.fader_config.to_dict()}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The encoder's, decoder's and latent classifier's weights."""
+        return {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+
+    def _move_tensors(self, device: torch.device) -> None:
+        """Move the network."""
+        self.network.to(device)
+
+    @classmethod
+    def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> FaderModel:
+        """Rebuild the network from ``config["fader"]`` and load the saved weights."""
+        fader_config = FaderConfig.from_dict(config["fader"])
+        network = FaderNet(fader_config)
+        network.load_state_dict(tensors)
+        return cls(fader_config, network, config.get("target_expression"))

@@ -1,0 +1,174 @@
+"""The emotion-VAE paper's Fader network (issue 13): ``facexpr train fader``.
+
+The encoder (the classifier's layers) codes a face as z; the decoder redraws
+it from (z, y), y the face's expression attributes. A latent discriminator
+learns to tell emotion from no emotion from z; in the ``adversarial``
+condition the encoder learns to fool it (its label flipped, as Fader networks
+do), weighted by lambda that grows linearly from 0 to ``--adversarial`` over
+``--ramp-steps`` batches (the Fader paper's schedule), so the decoder has to
+take the expression from y. The paper's three conditions: ``l2``
+(reconstruction only), ``multiclass`` (and the latent classifier's
+cross-entropy on z), ``adversarial`` (and the adversary). The discriminator
+trains in every condition, so its loss measures how much emotion z holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+
+from facexpr.models.emotion.config import NEUTRAL, FaderConfig
+from facexpr.models.emotion.fader import FaderModel, FaderNet, latent_head
+from facexpr.nn.discriminators import LatentDiscriminator
+from facexpr.training.data import DataSource
+from facexpr.training.emotion_data import (
+    LabelledOptions,
+    held_out_scores,
+    record_in_summary,
+)
+from facexpr.training.expression_cnn import LabelledMethod, emotion_datamodule
+from facexpr.training.methods import register_method
+from facexpr.training.module import GENERATOR, GenerativeModule
+from facexpr.training.options import TrainOptions
+from facexpr.training.trainer import TrainResult, check_out_dir, run_training
+
+DISCRIMINATOR = "discriminator"
+#: Layers and dropout of the latent discriminator (the Fader paper's MLP).
+CRITIC_LAYERS, CRITIC_DROPOUT = 2, 0.3
+
+
+def fader_weights(config: FaderConfig) -> dict[str, float]:
+    """The weight of each optimised term of both players (``adversarial`` starts at 0: the ramp raises it)."""
+    weights = {"latent_bce": 1.0, "recon": config.reconstruction}
+    if config.condition == "l2":
+        weights["reader"] = 1.0
+    else:
+        weights["multiclass"] = config.multiclass
+    if config.condition == "adversarial":
+        weights["adversarial"] = 0.0 if config.ramp_steps else config.adversarial
+    return weights
+
+
+class FaderMethod(LabelledMethod):
+    """Players ``discriminator`` then ``generator`` (encoder, decoder and latent classifier).
+
+    Discriminator terms: ``latent_bce`` (BCE of emotion vs no emotion from the
+    detached z, standardised as the latent classifier's) and ``accuracy``. Generator terms: ``recon`` (mean squared
+    error per pixel), ``multiclass`` (cross-entropy of the latent classifier
+    on z; in the ``l2`` condition ``reader`` instead, on a detached z, so the
+    classifier learns without shaping the encoder), ``adversarial`` (BCE of the
+    discriminator on z against the flipped label) and ``latent_accuracy``.
+    """
+
+    players = (DISCRIMINATOR, GENERATOR)
+
+    def __init__(self, config: FaderConfig):
+        super().__init__(config.size, config.channels)
+        self.config = config
+        self.net = FaderNet(config)
+        self.critic = latent_head(config.latent, LatentDiscriminator(config.latent, 1, config.critic_hidden,
+                                                                     CRITIC_LAYERS, CRITIC_DROPOUT))
+        self.neutral = config.classes.index(NEUTRAL)
+
+    @property
+    def generator(self) -> nn.Module:
+        """Encoder, decoder and latent classifier."""
+        return self.net
+
+    def run(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Code, redraw with the crop's own attributes, and the emotion vs no-emotion label."""
+        label = batch["label"].long()
+        codes = self.net.encode(batch["image"])
+        output = self.net.decode(codes, self.net.label_attributes(label))
+        return {"output": output, "target": batch["image"], "codes": codes, "label": label,
+                "emotion": (label != self.neutral).float()}
+
+    def losses(self, player: str, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The player's terms (see the class docstring), each averaged over the batch."""
+        codes, emotion, label = outputs["codes"], outputs["emotion"], outputs["label"]
+        if player == DISCRIMINATOR:
+            logit = self.critic(codes.detach()).squeeze(1)
+            return {"latent_bce": F.binary_cross_entropy_with_logits(logit, emotion),
+                    "accuracy": ((logit > 0).float() == emotion).float().mean()}
+        terms = {"recon": (outputs["output"] - outputs["target"]).pow(2).mean()}
+        if self.config.condition == "l2":
+            logits = self.net.reader(codes.detach())
+            terms["reader"] = F.cross_entropy(logits, label)
+        else:
+            logits = self.net.reader(codes)
+            terms["multiclass"] = F.cross_entropy(logits, label)
+        terms["latent_accuracy"] = (logits.argmax(1) == label).float().mean()
+        if self.config.condition == "adversarial":
+            terms["adversarial"] = F.binary_cross_entropy_with_logits(self.critic(codes).squeeze(1), 1 - emotion)
+        return terms
+
+    def parameters_of(self, player: str):
+        """The discriminator's or the encoder-decoder's parameters."""
+        return (self.critic if player == DISCRIMINATOR else self.net).parameters()
+
+    def export(self) -> FaderModel:
+        """The trained network as a :class:`FaderModel` (on the CPU, in eval mode)."""
+        network = FaderNet(self.config)
+        network.load_state_dict({k: v.detach().cpu() for k, v in self.net.state_dict().items()})
+        return FaderModel(self.config, network)
+
+
+class AdversarialRamp(Callback):
+    """Sets the ``adversarial`` weight before every batch: ``final * min(1, batches / ramp_steps)``, counted
+    from the trainer's global step (so a resumed run continues the ramp where it stopped)."""
+
+    def __init__(self, final: float, ramp_steps: int, players: int):
+        self.final, self.ramp_steps, self.players = final, ramp_steps, players
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: GenerativeModule, batch, batch_idx: int) -> None:
+        """Raise lambda along the ramp."""
+        batches = trainer.global_step // self.players
+        pl_module.weights["adversarial"] = self.final * min(1.0, batches / self.ramp_steps)
+
+
+@register_method("fader", config=FaderConfig, labelled=LabelledOptions, options=TrainOptions)
+def train_fader(
+    data: DataSource | Sequence[DataSource],
+    out: str | Path,
+    split: str = "train",
+    config: FaderConfig | None = None,
+    labelled: LabelledOptions | None = None,
+    options: TrainOptions | None = None,
+    callbacks: tuple[Callback, ...] = (),
+) -> TrainResult:
+    """The paper's Fader network: a face's code and expression attributes decode to that person with any
+    expression at a dialled strength (--condition l2, multiclass or adversarial, the paper's three).
+
+    Trains on the labelled crops of ``split`` of one or several prepared folders
+    (neutral among them) into the folder ``out``; ``config`` defaults to the
+    ``cpu`` preset, its channels and classes follow the data. The summary holds
+    the latent classifier's accuracy on held-out people. Rerunning after an
+    interruption resumes.
+
+    Raises:
+        BadInputError: unreadable data, no labelled crops, or ``out`` already holds a finished model.
+        ValueError: no neutral crops among the classes.
+    """
+    out_dir = Path(out)
+    check_out_dir(out_dir)
+    options, labelled = options or TrainOptions(), labelled or LabelledOptions()
+    datamodule = emotion_datamodule(data, split, options, labelled, out_dir)
+    config = (config or FaderConfig.from_preset("cpu")).for_data(datamodule.channels, datamodule.classes)
+    L.seed_everything(options.seed, workers=True, verbose=False)
+    method = FaderMethod(config)
+    module = GenerativeModule(method, fader_weights(config), options.lr, options.augment)
+    if config.condition == "adversarial" and config.ramp_steps:
+        callbacks = (AdversarialRamp(config.adversarial, config.ramp_steps, len(method.players)), *callbacks)
+    describe = {"stage": "fader", **datamodule.describe(), "fader": config.to_dict(), "labelled": labelled.to_dict()}
+    result = run_training(module, datamodule, out_dir, options, callbacks, describe)
+    if result.model is None or result.summary is None:
+        return result
+    scores = held_out_scores(result.model.classify, data, config.classes)
+    result.summary = record_in_summary(out_dir, result.model, result.summary, latent_classifier=scores)
+    return result
