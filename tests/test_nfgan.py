@@ -13,11 +13,12 @@ from typer.testing import CliRunner
 from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
-from facexpr.io import BadInputError
+from facexpr.io import BadInputError, save_tensors_atomic
 from facexpr.models.base import load_model
 from facexpr.models.baselines import MeanFaceModel
 from facexpr.models.geometric import default_model
 from facexpr.models.nfgan import NFGANConfig, NFGANModel, NFGANRefiner, warp_base
+from facexpr.nn.feature_net import load_feature_net
 from facexpr.training import TrainOptions
 from facexpr.training.data import PairedDataModule
 from facexpr.training.nfgan import NFGANMethod, train_nfgan
@@ -164,6 +165,42 @@ def test_the_discriminator_learns_from_its_own_loss_only():
     assert not any("judge" in key for key in method.state_dict())
 
 
+def _feature_file(path: Path, **metadata: str) -> Path:
+    """A three-layer feature network (3 -> 4 -> 6 -> 5 channels) in the --perceptual-net format."""
+    torch.manual_seed(0)
+    tensors = {}
+    for i, (cin, cout) in enumerate(((3, 4), (4, 6), (6, 5))):
+        tensors[f"layers.{i}.weight"], tensors[f"layers.{i}.bias"] = torch.randn(cout, cin, 3, 3), torch.zeros(cout)
+    meta = {"features": "1,2", "pool_after": "0", "input_size": "24", "channels": "rgb", "scale": "255",
+            "mean": "120,110,100", **metadata}
+    save_tensors_atomic(path, tensors, {k: v for k, v in meta.items() if v is not None})
+    return path
+
+
+def test_a_user_feature_network_replaces_the_judges_perceptual_features(tmp_path, faces):
+    net = load_feature_net(_feature_file(tmp_path / "net.safetensors"))
+    assert not any(p.requires_grad for p in net.parameters())
+    _, targets = _held_out(faces)
+    maps = net(targets)
+    assert [tuple(m.shape[1:]) for m in maps] == [(6, 12, 12), (5, 12, 12)]  # pooled once after layer 0
+    assert float(feature_loss(maps, net(targets.clone()))) == 0.0
+    bgr = load_feature_net(_feature_file(tmp_path / "bgr.safetensors", channels="bgr"))
+    assert torch.allclose(bgr(targets.flip(1))[1], maps[1], atol=1e-4)
+    config = NFGANConfig.from_preset(perceptual_net=str(tmp_path / "net.safetensors"), **TINY)
+    method = NFGANMethod(config)
+    outputs = method.run({"input": targets, "target": targets})
+    judges = method.judges(torch.device("cpu"))
+    assert judges.perceptual is not None and len(judges.features(targets)[0]) == 2
+    method.losses("generator", outputs)["feat"].backward()
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in method.net.encoder.parameters())
+    with pytest.raises(BadInputError, match="metadata lacks features"):
+        load_feature_net(_feature_file(tmp_path / "bare.safetensors", features=None))
+    with pytest.raises(BadInputError, match="not a usable feature network"):
+        load_feature_net(_feature_file(tmp_path / "deep.safetensors", features="1,7"))
+    with pytest.raises(BadInputError, match="not a readable safetensors"):
+        load_feature_net(tmp_path / "missing.safetensors")
+
+
 # ------------------------------------------------------------------ training
 
 
@@ -253,5 +290,5 @@ def test_train_nfgan_help_lists_the_loss_weights():
     result = CliRunner().invoke(app, ["train", "nfgan", "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
     assert result.exit_code == 0, result.output
     for flag in ("--preset", "--eta", "--lambda-id", "--lambda-pixel", "--lambda-sym", "--feat", "--grey",
-                 "--latent", "--on-warp", "--warp-model", "--epochs"):
+                 "--latent", "--on-warp", "--warp-model", "--perceptual-net", "--epochs"):
         assert flag in result.output, flag

@@ -44,6 +44,7 @@ from facexpr.models.nfgan import (
     to_network_channels,
     warp_base,
 )
+from facexpr.nn.feature_net import load_feature_net
 from facexpr.training.data import DataSource, PairedDataModule
 from facexpr.training.methods import register_method
 from facexpr.training.module import GENERATOR, GenerativeModule, TrainingMethod
@@ -99,9 +100,10 @@ class NFGANMethod(TrainingMethod):
         return {**batch, "input": images[0], "target": images[1]}
 
     def judges(self, device: torch.device) -> FaceJudges:
-        """The frozen face judges on ``device`` (loaded on first use)."""
+        """The frozen face judges (and the config's perceptual network) on ``device`` (loaded on first use)."""
         if not self._judges or self._judges[0].device != device:
-            self._judges[:] = [FaceJudges(device)]
+            path = self.config.perceptual_net
+            self._judges[:] = [FaceJudges(device, load_feature_net(path) if path else None)]
         return self._judges[0]
 
     def run(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -209,6 +211,8 @@ def train_nfgan(
     datamodule = PairedDataModule(data, split, options.batch_size, options.workers, options.min_epoch_items)
     config = config or NFGANConfig.from_preset("cpu")
     L.seed_everything(options.seed, workers=True, verbose=False)
+    if config.perceptual_net:
+        load_feature_net(config.perceptual_net)  # an unusable file fails here, before any training
     method = NFGANMethod(config, warp_model(config, datamodule.channels))
     module = NFGANModule(method, datamodule.channels, options.lr, options.augment)
     describe = {"stage": "nfgan", **datamodule.describe(), "nfgan": config.to_dict(), "weights": config.weights(),

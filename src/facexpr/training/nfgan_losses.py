@@ -10,6 +10,10 @@ differentiable judges:
   fourth residual blocks, on the 150 px face chip);
 * identity features: the 128-D dlib descriptor of the same chip.
 
+A user's own perceptual network (``--perceptual-net PATH``, a safetensors file
+in the format of :mod:`facexpr.nn.feature_net`, e.g. VGG-Face converted by the
+user) replaces the judges' perceptual features; identity stays dlib's.
+
 The chip is cut from a **fixed template** of the 68 landmarks, the mean
 landmark shape of the crops the shipped geometric model was fitted on (FRL
 London): every crop is aligned on the eyes, so one template serves every face
@@ -34,6 +38,7 @@ from facexpr.judges.dlib_resnet import (
 )
 from facexpr.judges.expression import ExpressionJudge, MiniXception, fer_input
 from facexpr.models.geometric import default_model, to_pixels
+from facexpr.nn.feature_net import ConvFeatureNet
 
 #: dlib ResNet blocks whose outputs are perceptual features (0-based: after the third and the fourth block).
 RESNET_FEATURE_BLOCKS = (2, 3)
@@ -66,12 +71,14 @@ def identity_loss(descriptors: torch.Tensor, reference: torch.Tensor) -> torch.T
 
 
 class FaceJudges:
-    """The frozen FER and identity networks on a device, and what the losses read from them."""
+    """The frozen FER and identity networks on a device, and what the losses read from them; ``perceptual``,
+    a user's feature network, replaces their perceptual features when given."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, perceptual: ConvFeatureNet | None = None):
         self.device = device
         self.fer: MiniXception = ExpressionJudge(device).model
         self.resnet: DlibFaceResNet = load_dlib_resnet(device)
+        self.perceptual = perceptual.to(device) if perceptual is not None else None
 
     def chips(self, images: torch.Tensor) -> torch.Tensor:
         """dlib's 150 px RGB face chips (B, 3, 150, 150) in [0, 1] of (B, C, S, S) crops at the template."""
@@ -102,8 +109,10 @@ class FaceJudges:
         return maps, net.fc(x.mean(dim=(2, 3))) if descriptor else None
 
     def features(self, images: torch.Tensor, descriptor: bool = False) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Perceptual feature maps of (B, C, S, S) crops in [0, 1] (FER's, then the ResNet's) and, with
-        ``descriptor``, their identity descriptors from the same chips."""
+        """Perceptual feature maps of (B, C, S, S) crops in [0, 1] (FER's, then the ResNet's, or the user's
+        network's) and, with ``descriptor``, their identity descriptors (from the same chips)."""
+        if self.perceptual is not None:
+            return self.perceptual(images), self.descriptors(images) if descriptor else None
         maps, described = self.resnet_pass(self.chips(images), descriptor)
         return self.fer_maps(images) + maps, described
 

@@ -44,6 +44,8 @@ class NFGANConfig:
         lambda_pixel: weight of the L1 distance to the target (the paper's 1e-3; 10 in the cpu preset).
         lambda_sym: weight of the left-right symmetry loss of the output in Laplacian space.
         feat: weight of the perceptual loss (squared error of judge features against the target).
+        perceptual_net: a safetensors feature network whose maps replace the judges' in the perceptual loss
+            (format: facexpr.nn.feature_net; e.g. VGG-Face converted by the user; empty: the judges').
         on_warp: our variant: instead of decoding a code, a U-Net (``width`` channels at full resolution, four
             levels) refines the geometric model's neutralized face, a residual added inside its face mask.
         warp_model: the geometric model folder the variant refines (empty: the one shipped with facexpr,
@@ -64,6 +66,7 @@ class NFGANConfig:
     lambda_pixel: float = 10.0
     lambda_sym: float = 0.3
     feat: float = 1.0
+    perceptual_net: str = ""
     on_warp: bool = False
     warp_model: str = ""
     preset: str = "cpu"
