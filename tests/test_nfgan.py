@@ -246,6 +246,17 @@ def test_a_run_killed_mid_epoch_resumes_from_its_last_checkpoint(faces, tmp_path
         train_nfgan(faces, out, config=config, options=run)
 
 
+def test_init_starts_from_a_pretrained_model_with_the_same_networks(trained, faces, tmp_path):
+    """--init: the run starts from the given model's weights (no step taken: the export is that model)."""
+    config = NFGANConfig.from_preset(init=str(trained.out_dir), **TINY)
+    started = train_nfgan(faces, tmp_path / "init", config=config, options=_options(1, max_steps=0))
+    inputs, _ = _held_out(faces)
+    assert torch.allclose(started.model.predict(inputs), trained.model.predict(inputs), atol=1e-6)
+    other = NFGANConfig.from_preset(init=str(trained.out_dir), **{**TINY, "latent": 16})
+    with pytest.raises(BadInputError, match="networks differ"):
+        train_nfgan(faces, tmp_path / "other", config=other, options=_options(1, max_steps=0))
+
+
 # ------------------------------------------------------------------ on warp (ours)
 
 
@@ -290,5 +301,5 @@ def test_train_nfgan_help_lists_the_loss_weights():
     result = CliRunner().invoke(app, ["train", "nfgan", "--help"], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
     assert result.exit_code == 0, result.output
     for flag in ("--preset", "--eta", "--lambda-id", "--lambda-pixel", "--lambda-sym", "--feat", "--grey",
-                 "--latent", "--on-warp", "--warp-model", "--perceptual-net", "--epochs"):
+                 "--latent", "--on-warp", "--warp-model", "--perceptual-net", "--init", "--epochs"):
         assert flag in result.output, flag

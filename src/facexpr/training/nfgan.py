@@ -184,6 +184,22 @@ def warp_model(config: NFGANConfig, channels: int) -> GeometricModel | None:
     return geometric
 
 
+def start_from(method: NFGANMethod, folder: str) -> None:
+    """Load the generator weights of the NFGAN model in ``folder`` into ``method`` (pretraining, then fine-tuning).
+
+    Raises:
+        BadInputError: not an NFGAN model, or its networks differ from the method's.
+    """
+    model = load_model(folder)
+    if not isinstance(model, NFGANModel):
+        raise BadInputError(folder, f"--init must be an nfgan model, not {model.family}")
+    try:
+        method.net.load_state_dict(model.net.state_dict())
+    except RuntimeError:
+        raise BadInputError(folder, "its networks differ from this configuration's (size, widths, latent, "
+                                    "grey, on_warp must match)") from None
+
+
 @register_method("nfgan", config=NFGANConfig, options=TrainOptions)
 def train_nfgan(
     data: DataSource | Sequence[DataSource],
@@ -199,7 +215,8 @@ def train_nfgan(
     Trains on every (expressive crop, the person's neutral crop) pair of
     ``split`` of one or several prepared folders into the folder ``out``;
     ``config`` defaults to the ``cpu`` preset (``on_warp``: our variant refining
-    the geometric model's face). Both players use Adam with
+    the geometric model's face; ``init``: start from a pretrained model, e.g.
+    one trained on synthetic faces). Both players use Adam with
     betas (0.5, 0.999) at ``options.lr``. Rerunning after an interruption resumes.
 
     Raises:
@@ -214,6 +231,8 @@ def train_nfgan(
     if config.perceptual_net:
         load_feature_net(config.perceptual_net)  # an unusable file fails here, before any training
     method = NFGANMethod(config, warp_model(config, datamodule.channels))
+    if config.init:
+        start_from(method, config.init)  # a resumed run then continues from its checkpoint instead
     module = NFGANModule(method, datamodule.channels, options.lr, options.augment)
     describe = {"stage": "nfgan", **datamodule.describe(), "nfgan": config.to_dict(), "weights": config.weights(),
                 "identity_landmarks": "fixed template: the shipped geometric model's mean FRL landmark shape"}

@@ -51,6 +51,8 @@ class NFGANConfig:
         warp_model: the geometric model folder the variant refines (empty: the one shipped with facexpr,
             fitted on all 82 FRL London people; give one fitted on the training split to score FRL fairly).
             Its weights are saved inside the NFGAN model folder.
+        init: an NFGAN model folder whose generator weights start this training, e.g. one pretrained on synthetic
+            faces (unlimited pairs) before fine-tuning on real ones; its networks must be this config's.
         preset: the preset the other fields' defaults come from: cpu (default) or paper (as published, GPUs).
     """
 
@@ -69,6 +71,7 @@ class NFGANConfig:
     perceptual_net: str = ""
     on_warp: bool = False
     warp_model: str = ""
+    init: str = ""
     preset: str = "cpu"
 
     def __post_init__(self) -> None:
