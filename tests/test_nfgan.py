@@ -18,6 +18,7 @@ from facexpr.models.base import load_model
 from facexpr.models.baselines import MeanFaceModel
 from facexpr.models.geometric import default_model
 from facexpr.models.nfgan import NFGANConfig, NFGANModel, NFGANRefiner, warp_base
+from facexpr.models.vae.latent import LatentSpace
 from facexpr.nn.feature_net import load_feature_net
 from facexpr.training import TrainOptions
 from facexpr.training.data import PairedDataModule
@@ -228,6 +229,18 @@ def test_the_model_folder_loads_without_code_execution(trained, faces, tmp_path)
     assert isinstance(loaded, NFGANModel) and loaded.nfgan_config == trained.model.nfgan_config
     inputs, _ = _held_out(faces)
     assert torch.allclose(loaded.predict(inputs), trained.model.predict(inputs), atol=1e-6)
+
+
+def test_latent_traversal_runs_from_one_code_to_the_other(trained, faces):
+    """The paper's Fig. 7 through facexpr's latent space: the ends are the model's own outputs."""
+    inputs, _ = _held_out(faces)
+    line = LatentSpace(trained.model).interpolate(inputs[0, 0], inputs[1, 0], 5)
+    ends = trained.model.predict(inputs[:2])
+    assert line.shape == (5, 3, 32, 32)
+    assert torch.allclose(line[0], ends[0], atol=1e-5) and torch.allclose(line[-1], ends[1], atol=1e-5)
+    warp = NFGANModel(NFGANConfig.from_preset(on_warp=True, **TINY), 3, geometric=default_model())
+    with pytest.raises(ValueError, match="no latent code"):
+        warp.encode(inputs[:, 0])
 
 
 def test_a_run_killed_mid_epoch_resumes_from_its_last_checkpoint(faces, tmp_path, interrupt_at):

@@ -37,6 +37,9 @@ class NFGANModel(FaceModel):
     ``channels`` is the data's: a grey network (the paper preset) reads the
     luma of colour crops and its grey output is repeated to every channel.
     ``strength`` goes in a straight line from the input (0) to the output (1).
+    The published model is a :class:`~facexpr.models.base.LatentModel`
+    (:meth:`encode`, :meth:`decode`), so ``facexpr sample --interpolate A B``
+    draws the paper's latent traversal (Fig. 7) from one face's code to another's.
 
     Raises:
         ValueError: an on-warp config without a geometric model.
@@ -72,6 +75,31 @@ class NFGANModel(FaceModel):
         else:
             output = self.net(to_network_channels(first, grey))
         return dial_strength(first, output.clamp(0, 1).expand(-1, self.channels, -1, -1), strength)
+
+    def _check_code(self) -> None:
+        """Raise ValueError for the on-warp variant, which has no latent code."""
+        if self.geometric is not None:
+            raise ValueError("the on-warp variant refines the geometric model's face: it has no latent code")
+
+    @torch.no_grad()
+    def encode(self, crops: torch.Tensor) -> torch.Tensor:
+        """The codes z (B, latent) of crops (B, C, H, W) in [0, 1] (resized to the model's size).
+
+        Raises:
+            ValueError: the on-warp variant (no code).
+        """
+        self._check_code()
+        return self.net.encoder(to_network_channels(resize_to(crops.float(), self.size), self.nfgan_config.grey))
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Faces (B, C, S, S) in [0, 1] decoded from codes (B, latent).
+
+        Raises:
+            ValueError: the on-warp variant (no code).
+        """
+        self._check_code()
+        return self.net.decoder(latents).clamp(0, 1).expand(-1, self.channels, -1, -1)
 
     def config(self) -> dict[str, Any]:
         """Base config plus ``nfgan`` (the training configuration) and, on warp, ``geometric`` (its config)."""
