@@ -81,6 +81,7 @@ class CDCGANMethod(TrainingMethod):
     """
 
     players = (DISCRIMINATOR, GENERATOR)
+    image_keys = ("input", "target")
 
     def __init__(self, config: CDCGANConfig):
         super().__init__(config.size)
@@ -98,14 +99,6 @@ class CDCGANMethod(TrainingMethod):
     def generator(self) -> nn.Module:
         """The conditional encoder-decoder."""
         return self.net
-
-    def images(self, batch: dict) -> tuple[torch.Tensor, ...]:
-        """Input and target crops (resized and augmented together)."""
-        return batch["input"], batch["target"]
-
-    def with_images(self, batch: dict, images: tuple[torch.Tensor, ...]) -> dict:
-        """The batch with new input and target crops."""
-        return {**batch, "input": images[0], "target": images[1]}
 
     def judge(self, device: torch.device) -> MiniXception:
         """The frozen FER mini-Xception on ``device`` (loaded on first use)."""

@@ -41,9 +41,12 @@ class TrainingMethod(nn.Module, abc.ABC):
         players: the optimizers' owners, in the order they step on each batch.
         monitor: the validation metric that checkpoints and stopping follow (lower is better).
         size: the crop side the networks work at (batches are resized to it).
+        image_keys: the keys of a dict batch whose images are resized and augmented together (a tensor batch
+            is one image tensor).
     """
 
     players: ClassVar[tuple[str, ...]] = (GENERATOR,)
+    image_keys: ClassVar[tuple[str, ...]] = ("inputs", "target")
     monitor: ClassVar[str] = VAL_METRIC
 
     def __init__(self, size: int):
@@ -57,11 +60,11 @@ class TrainingMethod(nn.Module, abc.ABC):
 
     def images(self, batch: Any) -> tuple[torch.Tensor, ...]:
         """The batch's image tensors that are resized and augmented together (one draw per sample)."""
-        return (batch,) if isinstance(batch, torch.Tensor) else (batch["inputs"], batch["target"])
+        return (batch,) if isinstance(batch, torch.Tensor) else tuple(batch[key] for key in self.image_keys)
 
     def with_images(self, batch: Any, images: tuple[torch.Tensor, ...]) -> Any:
         """The batch with its image tensors replaced (inverse of :meth:`images`)."""
-        return images[0] if isinstance(batch, torch.Tensor) else {**batch, "inputs": images[0], "target": images[1]}
+        return images[0] if isinstance(batch, torch.Tensor) else {**batch, **dict(zip(self.image_keys, images))}
 
     @abc.abstractmethod
     def run(self, batch: Any) -> dict[str, torch.Tensor]:

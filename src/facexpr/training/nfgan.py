@@ -74,6 +74,7 @@ class NFGANMethod(TrainingMethod):
     """
 
     players = (DISCRIMINATOR, GENERATOR)
+    image_keys = ("input", "target")
 
     def __init__(self, config: NFGANConfig, geometric: GeometricModel | None = None):
         if config.on_warp and geometric is None:
@@ -90,14 +91,6 @@ class NFGANMethod(TrainingMethod):
     def generator(self) -> nn.Module:
         """The encoder-decoder."""
         return self.net
-
-    def images(self, batch: dict) -> tuple[torch.Tensor, ...]:
-        """Input and target crops (resized and augmented together)."""
-        return batch["input"], batch["target"]
-
-    def with_images(self, batch: dict, images: tuple[torch.Tensor, ...]) -> dict:
-        """The batch with new input and target crops."""
-        return {**batch, "input": images[0], "target": images[1]}
 
     def judges(self, device: torch.device) -> FaceJudges:
         """The frozen face judges (and the config's perceptual network) on ``device`` (loaded on first use)."""

@@ -31,7 +31,12 @@ from facexpr.training.data import ConditionalDataModule, DataSource
 from facexpr.training.methods import register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.options import TrainOptions
-from facexpr.training.trainer import SUMMARY_FILE, TrainResult, check_out_dir, run_training
+from facexpr.training.trainer import (
+    SUMMARY_FILE,
+    TrainResult,
+    check_out_dir,
+    run_training,
+)
 
 #: Sub-folder of ``OUT`` that step 1 trains into when step 2 follows.
 STEP1_DIR = "step1"
@@ -45,6 +50,8 @@ def reconstruction(output: torch.Tensor, target: torch.Tensor, loss: str) -> tor
 class _ConditionalMethod(TrainingMethod):
     """What both steps share: conditional batches (``input``, ``target``, ``label``) and the export."""
 
+    image_keys = ("input", "target")
+
     def __init__(self, config: TwoStepConfig, net: TwoStepNet):
         super().__init__(config.size)
         self.config = config
@@ -54,14 +61,6 @@ class _ConditionalMethod(TrainingMethod):
     def generator(self) -> TwoStepNet:
         """The two-step network (what is checkpointed and exported)."""
         return self.net
-
-    def images(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
-        """The input photo and its target, resized and augmented together."""
-        return batch["input"], batch["target"]
-
-    def with_images(self, batch: dict[str, Any], images: tuple[torch.Tensor, ...]) -> dict[str, Any]:
-        """The batch with its photos replaced."""
-        return {**batch, "input": images[0], "target": images[1]}
 
     def onehot(self, batch: dict[str, Any]) -> torch.Tensor:
         """The one-hot (B, K) of each item's target class."""
