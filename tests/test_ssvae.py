@@ -19,6 +19,7 @@ from facexpr.io import BadInputError
 from facexpr.models import Classifier, ConditionalModel, SamplingModel, load_model
 from facexpr.models.classifiers import load_classifier
 from facexpr.models.emotion import SSVAEConfig, SSVAEModel, SSVAENet
+from facexpr.models.emotion.ssvae import bce_per_crop
 from facexpr.training.options import TrainOptions
 from facexpr.training.ssvae import train_ssvae
 from facexpr.training.trainer import SUMMARY_FILE
@@ -149,6 +150,10 @@ def test_class_centres_and_one_line_errors():
     for bad in ({"classes": ("happy", "sad")}, {"axis": 0.0}, {"reduction": "max"}, {"beta": -1.0}):
         with pytest.raises(ValueError):
             SSVAEConfig(**bad)
+    # augmented crops a rounding error outside [0, 1] (as kornia's warps give) are still scored
+    target = torch.full((1, 3, 4, 4), 0.5)
+    target[0, 0, 0, 0], target[0, 0, 0, 1] = 1 + 1e-6, -1e-6
+    assert torch.isfinite(bce_per_crop(torch.full((1, 3, 4, 4), 0.5), target, "sum")).all()
     model = SSVAEModel(CONFIG.with_changes(classes=CLASSES))
     with pytest.raises(ValueError, match="cannot produce 'angry'"):
         model.predict(torch.rand(1, 1, 3, 32, 32), "angry")

@@ -58,7 +58,8 @@ def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def bce_per_crop(output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
     """Binary cross-entropy per crop (B,): the mean over its pixels or their sum."""
-    per_pixel = F.binary_cross_entropy(output.clamp(1e-6, 1 - 1e-6), target, reduction="none").flatten(1)
+    # augmented crops can stray from [0, 1] by rounding, which binary cross-entropy refuses
+    per_pixel = F.binary_cross_entropy(output.clamp(1e-6, 1 - 1e-6), target.clamp(0, 1), reduction="none").flatten(1)
     return per_pixel.mean(1) if reduction == "mean" else per_pixel.sum(1)
 
 
