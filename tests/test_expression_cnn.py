@@ -26,7 +26,7 @@ from facexpr.io import BadInputError, write_image_atomic
 from facexpr.models import Classifier
 from facexpr.models.classifiers import load_classifier
 from facexpr.models.emotion import ExpressionCNNConfig, ExpressionCNNModel
-from facexpr.models.emotion.layers import ExpressionCNN, trunk_features
+from facexpr.models.emotion.layers import ExpressionCNN, as_channels, trunk_features
 from facexpr.training.emotion_data import LabelledOptions
 from facexpr.training.expression_cnn import train_expression_cnn
 from facexpr.training.options import TrainOptions
@@ -142,3 +142,15 @@ def test_the_paper_layers_and_one_line_errors():
         ExpressionCNNModel(CONFIG).classify(torch.rand(3, 32, 32))
     with pytest.raises(ValueError, match="balance must not be negative"):
         LabelledOptions(balance=-1)
+
+
+def test_grey_networks_take_rgb_crops_by_luma_and_rgb_networks_grey_ones():
+    rgb = torch.zeros(2, 3, 4, 4)
+    rgb[:, 1] = 1.0  # pure green
+    torch.testing.assert_close(as_channels(rgb, 1), torch.full((2, 1, 4, 4), 0.587))
+    grey = torch.rand(2, 1, 4, 4)
+    assert torch.equal(as_channels(grey, 3)[:, 2], grey[:, 0]) and as_channels(rgb, 3) is rgb
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        as_channels(torch.rand(1, 2, 4, 4), 1)
+    model = ExpressionCNNModel(ExpressionCNNConfig.from_preset("paper", size=32, pool_stride=2))
+    assert model.channels == 1 and model.classify(torch.rand(3, 3, 64, 64)).shape == (3, 2)

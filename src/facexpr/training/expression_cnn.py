@@ -37,17 +37,15 @@ from facexpr.training.trainer import TrainResult, check_out_dir, run_training
 class LabelledMethod(TrainingMethod):
     """A method on labelled crops (dicts with ``image`` and ``label``), converted to its channel count."""
 
+    image_keys = ("image",)
+
     def __init__(self, size: int, channels: int):
         super().__init__(size)
         self.channels = channels
 
-    def images(self, batch: dict) -> tuple[torch.Tensor, ...]:
-        """The crops (resized and augmented)."""
-        return (batch["image"],)
-
     def with_images(self, batch: dict, images: tuple[torch.Tensor, ...]) -> dict:
         """The batch with new crops, in the method's channels."""
-        return {**batch, "image": as_channels(images[0], self.channels)}
+        return super().with_images(batch, (as_channels(images[0], self.channels),))
 
 
 class ExpressionCNNMethod(LabelledMethod):
