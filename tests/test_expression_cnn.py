@@ -8,7 +8,6 @@ import csv
 import json
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -96,25 +95,14 @@ def test_the_folder_loads_without_code_as_a_classifier_for_facexpr_classify(trai
     assert sum(float(row[f"p_{c}"]) for c in CLASSES) == pytest.approx(1.0, abs=1e-4)
 
 
-class _Interrupt(L.Callback):
-    """Raise in the middle of an epoch, like a killed run."""
-
-    def __init__(self, at_step: int):
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.at_step:
-            raise KeyboardInterrupt
-
-
-def test_an_interrupted_run_resumes_and_balancing_writes_its_chart(prepared, tmp_path):
+def test_an_interrupted_run_resumes_and_balancing_writes_its_chart(prepared, tmp_path, interrupt_at):
     """Killed mid-epoch, the same call resumes from last.ckpt to the planned end; with --balance every class
     has that many training samples and the chart of the counts is in the folder."""
     out = tmp_path / "cnn"
     run = options(epochs=2, min_epoch_items=0, checkpoint_every=1, batch_size=8)
     labelled = LabelledOptions(balance=20)
     with pytest.raises((KeyboardInterrupt, SystemExit)):
-        train_expression_cnn(prepared, out, "train", CONFIG, labelled, run, callbacks=(_Interrupt(5),))
+        train_expression_cnn(prepared, out, "train", CONFIG, labelled, run, callbacks=(interrupt_at(5),))
     assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / SUMMARY_FILE).exists()
     result = train_expression_cnn(prepared, out, "train", CONFIG, labelled, run)
     assert result.summary["resumed_from_step"] == 5 and result.summary["global_step"] == 2 * (3 * 20 // 8)

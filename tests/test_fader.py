@@ -138,18 +138,7 @@ def test_the_folder_loads_without_code_and_neutralizes_by_default(runs, prepared
     assert held["splits"][0].endswith(":val") and 0 <= held["accuracy"] <= 1
 
 
-class _Interrupt(L.Callback):
-    """Raise in the middle of an epoch, like a killed run."""
-
-    def __init__(self, at_step: int):
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.at_step:
-            raise KeyboardInterrupt
-
-
-def test_an_interrupted_run_resumes_with_the_ramp_where_it_stopped(prepared, tmp_path):
+def test_an_interrupted_run_resumes_with_the_ramp_where_it_stopped(prepared, tmp_path, interrupt_at):
     """Two optimizer steps per batch (discriminator, then encoder-decoder): killed after 3 batches, the
     same call resumes from there to the planned end, lambda at its final weight throughout the second epoch
     (the ramp counts from the resumed step, not from 0)."""
@@ -157,7 +146,7 @@ def test_an_interrupted_run_resumes_with_the_ramp_where_it_stopped(prepared, tmp
     run = options(epochs=2, min_epoch_items=0, checkpoint_every=1, batch_size=8)
     config = CONFIG.with_changes(ramp_steps=2)
     with pytest.raises((KeyboardInterrupt, SystemExit)):
-        train_fader(prepared, out, "train", config, None, run, callbacks=(_Interrupt(6),))
+        train_fader(prepared, out, "train", config, None, run, callbacks=(interrupt_at(6),))
     assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / SUMMARY_FILE).exists()
     result = train_fader(prepared, out, "train", config, None, run)
     assert result.summary["resumed_from_step"] == 6 and result.summary["global_step"] == 2 * 2 * (14 * 2 // 8)

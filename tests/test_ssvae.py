@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -115,22 +114,11 @@ def test_the_folder_loads_without_code_as_a_model_and_a_classifier(trained, prep
     assert config["family"] == "ssvae" and config["ssvae"]["classes"] == list(CLASSES)
 
 
-class _Interrupt(L.Callback):
-    """Raise in the middle of an epoch, like a killed run."""
-
-    def __init__(self, at_step: int):
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.at_step:
-            raise KeyboardInterrupt
-
-
-def test_an_interrupted_run_resumes_where_it_stopped(prepared, tmp_path):
+def test_an_interrupted_run_resumes_where_it_stopped(prepared, tmp_path, interrupt_at):
     out = tmp_path / "ssvae"
     run = options(epochs=2, min_epoch_items=0, checkpoint_every=1, batch_size=8)
     with pytest.raises((KeyboardInterrupt, SystemExit)):
-        train_ssvae(prepared, out, "train", CONFIG, None, run, callbacks=(_Interrupt(3),))
+        train_ssvae(prepared, out, "train", CONFIG, None, run, callbacks=(interrupt_at(3),))
     assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / SUMMARY_FILE).exists()
     result = train_ssvae(prepared, out, "train", CONFIG, None, run)
     assert result.summary["resumed_from_step"] == 3 and result.summary["global_step"] == 2 * (14 * 3 // 8)
