@@ -53,7 +53,10 @@ def report(result: Any) -> None:
     console.print(table)
     for reason in s.get("skipped", []):
         console.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
-    console.print(f"[green]model:[/green] {result.out_dir} (facexpr evaluate --model {result.out_dir} --data ...)")
+    from facexpr.models import FaceModel
+
+    use = "evaluate" if result.model is None or isinstance(result.model, FaceModel) else "classify"
+    console.print(f"[green]model:[/green] {result.out_dir} (facexpr {use} --model {result.out_dir} ...)")
 
 
 def method_command(name: str) -> Any:
