@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/facexpr demo --out demo_out
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # Rebuilds the geometric model shipped in the package from the Face Research Lab London set
 # (CC BY 4.0; all 82 people, 128 px crops). FRL points at the dataset folder.

@@ -19,14 +19,17 @@ from facexpr.models import MODEL_FAMILIES, FaceModel
 from facexpr.models.neutralizer import NeutralizerConfig
 from facexpr.models.cdcgan import CDCGANConfig
 from facexpr.models.emotion import FaderConfig, SSVAEConfig
+from facexpr.models.nfgan import NFGANConfig
 from facexpr.models.twostep import TwoStepConfig
 from facexpr.models.vae import VAEConfig
 from facexpr.training.cdcgan import train_cdcgan
 from facexpr.training.fader import train_fader
 from facexpr.training.geometric_fit import fit_geometric
+from facexpr.training.nfgan import train_nfgan
 from facexpr.training.neutralizer import train_neutralizer
 from facexpr.training.options import BetaSchedule, TrainOptions
 from facexpr.training.ssvae import train_ssvae
+from facexpr.training.trainer import TrainResult
 from facexpr.training.twostep import train_twostep
 from facexpr.training.vae import train_vae
 
@@ -60,29 +63,42 @@ def fit_family(family: str, prepared: PreparedDataset, split: str | None = "trai
     return RECIPES[family](prepared, split)
 
 
+def _crop_shape(prepared: PreparedDataset) -> tuple[int, int]:
+    """(side, channels) of the dataset's crops: what a recipe builds its networks for."""
+    first = prepared.load(prepared.records[0])
+    return first.shape[-1], first.shape[0]
+
+
+def _quick_options() -> TrainOptions:
+    """:data:`FIT_EPOCHS` epochs, quiet, no logs."""
+    return TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
+
+
+def _trained(train: Callable[[str], TrainResult]) -> FaceModel:
+    """The model of ``train(folder)`` run in a temporary folder (deleted afterwards)."""
+    with tempfile.TemporaryDirectory() as folder:
+        result = train(folder)
+    assert result.model is not None  # a single-process run is always rank 0
+    return result.model
+
+
 @register_recipe("vae")
 def fit_vae(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
     """The CPU preset (ResNet, fixed beta) for :data:`FIT_EPOCHS` epochs at the dataset's crop size."""
-    first = prepared.load(prepared.records[0])
-    config = VAEConfig.from_preset("cpu", size=first.shape[-1], channels=first.shape[0])
-    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
-    with tempfile.TemporaryDirectory() as folder:
-        result = train_vae(prepared, folder, config, BetaSchedule("fixed"), options, split=split or "train")
-    assert result.model is not None  # a single-process run is always rank 0
-    return result.model
+    size, channels = _crop_shape(prepared)
+    config = VAEConfig.from_preset("cpu", size=size, channels=channels)
+    return _trained(lambda folder: train_vae(prepared, folder, config, BetaSchedule("fixed"), _quick_options(),
+                                             split=split or "train"))
 
 
 @register_recipe("neutralizer")
 def fit_neutralizer(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
     """From scratch (CPU preset, blending on, :data:`FIT_SHOTS` photos) for :data:`FIT_EPOCHS` epochs."""
-    first = prepared.load(prepared.records[0])
-    vae = VAEConfig.from_preset("cpu", size=first.shape[-1], channels=first.shape[0])
-    config = NeutralizerConfig(vae=vae, mode="scratch", max_inputs=FIT_SHOTS)
-    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
-    with tempfile.TemporaryDirectory() as folder:
-        result = train_neutralizer(prepared, folder, config, None, options, shots=FIT_SHOTS, split=split or "train")
-    assert result.model is not None  # a single-process run is always rank 0
-    return result.model
+    size, channels = _crop_shape(prepared)
+    config = NeutralizerConfig(vae=VAEConfig.from_preset("cpu", size=size, channels=channels), mode="scratch",
+                               max_inputs=FIT_SHOTS)
+    return _trained(lambda folder: train_neutralizer(prepared, folder, config, None, _quick_options(),
+                                                     shots=FIT_SHOTS, split=split or "train"))
 
 
 @register_recipe("geometric")
@@ -94,49 +110,36 @@ def fit_geometric_recipe(prepared: PreparedDataset, split: str | None = "train")
 @register_recipe("twostep")
 def fit_twostep(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
     """The cpu preset (both steps, no head) at the dataset's crop size for :data:`FIT_EPOCHS` epochs per step."""
-    first = prepared.load(prepared.records[0])
-    config = TwoStepConfig.from_preset("cpu", size=first.shape[-1])
-    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
-    with tempfile.TemporaryDirectory() as folder:
-        result = train_twostep(prepared, folder, split or "train", config, options)
-    assert result.model is not None  # a single-process run is always rank 0
-    return result.model
+    config = TwoStepConfig.from_preset("cpu", size=_crop_shape(prepared)[0])
+    return _trained(lambda folder: train_twostep(prepared, folder, split or "train", config, _quick_options()))
 
 
 @register_recipe("cdcgan")
 def fit_cdcgan(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
     """The fixed preset at the dataset's crop size for :data:`FIT_EPOCHS` epochs."""
-    first = prepared.load(prepared.records[0])
-    config = CDCGANConfig.from_preset("fixed", size=first.shape[-1])
-    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
-    with tempfile.TemporaryDirectory() as folder:
-        result = train_cdcgan(prepared, folder, split or "train", config, options)
-    assert result.model is not None  # a single-process run is always rank 0
-    return result.model
+    config = CDCGANConfig.from_preset("fixed", size=_crop_shape(prepared)[0])
+    return _trained(lambda folder: train_cdcgan(prepared, folder, split or "train", config, _quick_options()))
+
+
+@register_recipe("nfgan")
+def fit_nfgan(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
+    """The cpu preset at the dataset's crop size for :data:`FIT_EPOCHS` epochs."""
+    config = NFGANConfig.from_preset("cpu", size=_crop_shape(prepared)[0])
+    return _trained(lambda folder: train_nfgan(prepared, folder, split or "train", config, _quick_options()))
 
 
 @register_recipe("fader")
 def fit_fader(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
     """The cpu preset (the adversarial condition) at the dataset's crop size for :data:`FIT_EPOCHS` epochs."""
-    first = prepared.load(prepared.records[0])
-    config = FaderConfig.from_preset("cpu", size=first.shape[-1])
-    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
-    with tempfile.TemporaryDirectory() as folder:
-        result = train_fader(prepared, folder, split or "train", config, None, options)
-    assert result.model is not None  # a single-process run is always rank 0
-    return result.model
+    config = FaderConfig.from_preset("cpu", size=_crop_shape(prepared)[0])
+    return _trained(lambda folder: train_fader(prepared, folder, split or "train", config, None, _quick_options()))
 
 
 @register_recipe("ssvae")
 def fit_ssvae(prepared: PreparedDataset, split: str | None = "train") -> FaceModel:
     """The cpu preset (alpha, beta, gamma = 1, 2, 10) at the dataset's crop size for :data:`FIT_EPOCHS` epochs."""
-    first = prepared.load(prepared.records[0])
-    config = SSVAEConfig.from_preset("cpu", size=first.shape[-1])
-    options = TrainOptions(epochs=FIT_EPOCHS, progress=False, logs=False)
-    with tempfile.TemporaryDirectory() as folder:
-        result = train_ssvae(prepared, folder, split or "train", config, None, options)
-    assert result.model is not None  # a single-process run is always rank 0
-    return result.model
+    config = SSVAEConfig.from_preset("cpu", size=_crop_shape(prepared)[0])
+    return _trained(lambda folder: train_ssvae(prepared, folder, split or "train", config, None, _quick_options()))
 
 
 for _family, _model in sorted(MODEL_FAMILIES.items()):  # closed-form families fit themselves
