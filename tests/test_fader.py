@@ -11,8 +11,8 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import expression_crops
 
-from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.io import BadInputError
@@ -81,22 +81,13 @@ def test_the_discriminator_loss_rises_as_the_encoder_learns_to_fool_it(runs):
     assert "train/adversarial" in final and "train/multiclass" in final
 
 
-def _faces(prepared: Path, split: str) -> dict[str, torch.Tensor]:
-    """expression -> (P, C, S, S) crops of the split's people, in one person order."""
-    dataset = PreparedDataset(prepared)
-    by_subject: dict[str, dict[str, torch.Tensor]] = {}
-    for record in dataset.select(split):
-        by_subject.setdefault(record.subject, {})[record.expression] = dataset.load(record)
-    people = sorted(s for s, crops in by_subject.items() if set(crops) == set(CLASSES))
-    return {e: torch.stack([by_subject[s][e] for s in people]) for e in CLASSES}
-
 
 def test_the_slider_dials_the_change_and_strength_0_is_the_reconstruction(runs, prepared):
     """On held-out neutral faces, asking for happy changes the output by a sizeable part of how much the true
     photos differ, strength 1.5 changes it about 1.5 times as much as 1, and strength 0 is the reconstruction
     with the face's own attributes."""
     model = runs["adversarial"][0].model
-    true = _faces(prepared, "val")
+    true = expression_crops(prepared, "val", CLASSES)
     neutral = true["neutral"].unsqueeze(1)
     start, full, more = (model.predict(neutral, "happy", s) for s in (0.0, 1.0, 1.5))
     moved, real = float((full - start).abs().mean()), float((true["happy"] - true["neutral"]).abs().mean())
@@ -119,7 +110,7 @@ def _towards_the_smile(model: FaderModel, true: dict[str, torch.Tensor]) -> floa
     "not learnt in the test's budget: after 8 epochs on 14 people at 32 px the change points away from the smile "
     "(cosine -0.07); 25 epochs: 0.15 on the training people, 0.05 on held-out ones"))
 def test_the_slider_moves_the_training_people_towards_their_smile(runs, prepared):
-    towards = _towards_the_smile(runs["adversarial"][0].model, _faces(prepared, "train"))
+    towards = _towards_the_smile(runs["adversarial"][0].model, expression_crops(prepared, "train", CLASSES))
     assert towards > 0.05, towards
 
 
@@ -128,7 +119,7 @@ def test_the_folder_loads_without_code_and_neutralizes_by_default(runs, prepared
     loaded = load_model(result.out_dir)
     assert isinstance(loaded, FaderModel) and isinstance(loaded, ConditionalModel) and isinstance(loaded, Classifier)
     assert loaded.target_expression == "neutral" and loaded.task == "neutralize" and loaded.target_expressions == CLASSES
-    photos = _faces(prepared, "val")["happy"].unsqueeze(1)
+    photos = expression_crops(prepared, "val", CLASSES)["happy"].unsqueeze(1)
     for target, strength in (("neutral", 1.0), ("happy", 1.5)):
         torch.testing.assert_close(loaded.predict(photos, target, strength), result.model.predict(photos, target, strength))
     torch.testing.assert_close(loaded.for_target("happy").predict(photos), loaded.predict(photos, "happy"))

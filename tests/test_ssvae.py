@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import expression_crops
 
-from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.io import BadInputError
@@ -49,21 +49,12 @@ def trained(prepared, tmp_path_factory):
     return train_ssvae(prepared, tmp_path_factory.mktemp("run") / "ssvae", "train", CONFIG, None, options())
 
 
-def _faces(prepared: Path, split: str) -> dict[str, torch.Tensor]:
-    """expression -> (P, C, S, S) crops of the split's people, in one person order."""
-    dataset = PreparedDataset(prepared)
-    by_subject: dict[str, dict[str, torch.Tensor]] = {}
-    for record in dataset.select(split):
-        by_subject.setdefault(record.subject, {})[record.expression] = dataset.load(record)
-    people = sorted(s for s, crops in by_subject.items() if set(crops) == set(CLASSES))
-    return {e: torch.stack([by_subject[s][e] for s in people]) for e in CLASSES}
-
 
 def test_the_latent_puts_neutral_nearest_the_origin_and_classifies_held_out_people(trained, prepared):
     """Held-out people's neutral faces have latent means closer to the origin than their happy and surprised
     ones, each expression lies furthest along its own axis, and the latent classifies them above chance."""
     model = trained.model
-    true = _faces(prepared, "val")
+    true = expression_crops(prepared, "val", CLASSES)
     means = {e: model.encode(true[e]) for e in CLASSES}
     norms = {e: float(means[e].norm(dim=1).mean()) for e in CLASSES}
     assert norms["neutral"] < 0.9 * min(norms["happy"], norms["surprise"]), norms  # 0.51 vs 1.54, 1.75 when written
@@ -79,7 +70,7 @@ def test_moving_along_a_class_axis_synthesizes_what_the_latent_reads_as_that_exp
     centre (more probably happy than the inputs: 0.155 vs 0.089 when written, a weak move after 20 short
     epochs), and strength 0 is the reconstruction."""
     model = trained.model
-    true = _faces(prepared, "val")
+    true = expression_crops(prepared, "val", CLASSES)
     neutral = true["neutral"].unsqueeze(1)
     start, happy = model.predict(neutral, "happy", 0.0), model.predict(neutral, "happy")
     index = CLASSES.index("happy")
@@ -93,7 +84,7 @@ def test_moving_along_a_class_axis_synthesizes_what_the_latent_reads_as_that_exp
     "to the happy target pointed away from their true smile (cosine -0.04); with the test's 20 it stays under 0.1"))
 def test_moving_along_the_happy_axis_changes_pixels_the_way_a_smile_does(trained, prepared):
     model = trained.model
-    true = _faces(prepared, "val")
+    true = expression_crops(prepared, "val", CLASSES)
     neutral = true["neutral"].unsqueeze(1)
     change = (model.predict(neutral, "happy") - model.predict(neutral, "happy", 0.0)).flatten(1)
     towards = F.cosine_similarity(change, (true["happy"] - true["neutral"]).flatten(1)).mean()
@@ -104,7 +95,7 @@ def test_the_folder_loads_without_code_as_a_model_and_a_classifier(trained, prep
     loaded = load_model(trained.out_dir)
     assert isinstance(loaded, SSVAEModel) and isinstance(loaded, ConditionalModel)
     assert isinstance(loaded, SamplingModel) and isinstance(loaded, Classifier) and loaded.target_expression == "neutral"
-    photos = _faces(prepared, "val")["surprise"].unsqueeze(1)
+    photos = expression_crops(prepared, "val", CLASSES)["surprise"].unsqueeze(1)
     torch.testing.assert_close(loaded.predict(photos, "happy", 1.5), trained.model.predict(photos, "happy", 1.5))
     torch.testing.assert_close(loaded.for_target("happy").predict(photos), loaded.predict(photos, "happy"))
     classifier = load_classifier(trained.out_dir)

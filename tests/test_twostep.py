@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import expression_crops
 from typer.testing import CliRunner
 
 import facexpr.training.twostep as twostep_training  # registers "twostep" with facexpr train
-from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.io import BadInputError
@@ -59,15 +59,6 @@ def trained(prepared, tmp_path_factory):
     return result
 
 
-def faces(prepared: Path, split: str) -> dict[str, torch.Tensor]:
-    """expression -> (P, C, S, S) crops of the split's people that show all three, in one person order."""
-    dataset = PreparedDataset(prepared)
-    by_subject: dict[str, dict[str, torch.Tensor]] = {}
-    for record in dataset.select(split):
-        by_subject.setdefault(record.subject, {})[record.expression] = dataset.load(record)
-    people = sorted(s for s, crops in by_subject.items() if set(crops) == set(CLASSES))
-    return {e: torch.stack([by_subject[s][e] for s in people]) for e in CLASSES}
-
 
 def test_the_one_hot_moves_a_trained_model_towards_the_requested_target(trained, prepared):
     """On neutral photos, of the training people and of held-out people:
@@ -84,7 +75,7 @@ def test_the_one_hot_moves_a_trained_model_towards_the_requested_target(trained,
     """
     model = trained.model
     for split in ("train", "val"):
-        true = faces(prepared, split)
+        true = expression_crops(prepared, split, CLASSES)
         neutral = true["neutral"].unsqueeze(1)
         outputs = {e: model.predict(neutral, e) for e in CLASSES}
         moved = float((outputs["happy"] - outputs["neutral"]).abs().mean())
@@ -101,7 +92,7 @@ def test_the_one_hot_moves_a_trained_model_towards_the_requested_target(trained,
 def test_the_classification_head_learns_above_chance(trained, prepared):
     """The head (on the refinement net's first level) tells the held-out people's real crops apart well
     above chance (1/3), and its training terms are logged."""
-    true = faces(prepared, "val")
+    true = expression_crops(prepared, "val", CLASSES)
     crops = torch.cat([true[e] for e in CLASSES])
     labels = torch.arange(len(CLASSES)).repeat_interleave(len(true["neutral"]))
     probabilities = trained.model.classify_expression(crops)
@@ -120,7 +111,7 @@ def test_saved_folders_load_without_code_and_predict_the_same(trained, prepared)
     loaded = load_model(out)
     assert isinstance(loaded, TwoStepModel) and loaded.target_expressions == CLASSES
     assert loaded.twostep_config == trained.model.twostep_config and loaded.target_expression == "neutral"
-    photos = faces(prepared, "val")["happy"].unsqueeze(1)
+    photos = expression_crops(prepared, "val", CLASSES)["happy"].unsqueeze(1)
     for target in CLASSES:
         assert torch.allclose(loaded.predict(photos, target), trained.model.predict(photos, target), atol=1e-5)
     assert torch.allclose(loaded.for_target("surprise").predict(photos), loaded.predict(photos, "surprise"))
