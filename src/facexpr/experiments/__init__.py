@@ -3,10 +3,13 @@
 * :func:`run_tables`, :class:`ExperimentSettings` and :data:`TABLES` (``thesis.py``).
 * :func:`run_seed001` and :class:`Seed001Settings`: "Generating Facial Expressions" reproduced, with the fixes
   (``seed001.py``).
+* :func:`run_nfgan_table` and :class:`NFGANTableSettings`: NFGAN's losses ablated, as published, and on the
+  geometric model's face (``nfgan_table.py``).
 * :func:`cross_validate_geometric`: subject-level K-fold numbers of the geometric model (``crossval.py``).
 """
 
 from facexpr.experiments.crossval import CrossValidation, cross_validate_geometric
+from facexpr.experiments.nfgan_table import NFGANTableSettings, run_nfgan_table
 from facexpr.experiments.seed001 import Seed001Settings, run_seed001
 from facexpr.experiments.thesis import (
     TABLES,
@@ -16,4 +19,5 @@ from facexpr.experiments.thesis import (
     run_tables,
 )
 
-__all__ = ["CrossValidation", "TABLES", "cross_validate_geometric", "ExperimentSettings", "RunResult", "TableResult", "run_tables", "Seed001Settings", "run_seed001"]
+__all__ = ["CrossValidation", "TABLES", "cross_validate_geometric", "ExperimentSettings", "RunResult", "TableResult", "run_tables", "Seed001Settings", "run_seed001",
+           "NFGANTableSettings", "run_nfgan_table"]
