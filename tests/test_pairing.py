@@ -21,6 +21,7 @@ from facexpr.data.pairing import (
     neutral_reference,
     nshot_groups,
     reference_records,
+    stay_neutral_pairs,
 )
 from facexpr.data.records import FaceRecord, read_manifest, write_manifest
 from facexpr.io import BadInputError, write_image_atomic
@@ -270,6 +271,18 @@ def test_pair_dataset_items_and_split(tmp_path):
     assert synthesis[0]["names"] == ["crops/a/01/neutral_1.png", "crops/a/01/happy_1.png"]
     with pytest.raises(BadInputError, match="no pairs"):
         PairDataset(data, "val", target_expression="contempt")
+
+
+def test_neutral_pairs_map_every_neutral_crop_to_its_reference_and_only_for_a_neutral_target(tmp_path):
+    records = two_sources() + [rec("02", "neutral", "2", source="a", reference=True)]
+    names = sorted((s.path.split("/", 1)[1], t.path.split("/", 1)[1]) for s, t in stay_neutral_pairs(records))
+    assert names == [("a/01/neutral_1.png", "a/01/neutral_1.png"), ("a/02/neutral_1.png", "a/02/neutral_2.png"),
+                     ("a/02/neutral_2.png", "a/02/neutral_2.png"), ("a/03/neutral_1.png", "a/03/neutral_1.png")]
+    data = build(tmp_path, records)
+    plain, both = PairDataset(data, "train"), PairDataset(data, "train", neutral_pairs=True)
+    assert both.pairs[:len(plain.pairs)] == plain.pairs and len(both) == len(plain) + 3
+    assert PairDataset(data, "train", target_expression="happy", neutral_pairs=True).pairs == \
+        PairDataset(data, "train", target_expression="happy").pairs
 
 
 def test_pair_dataset_balances_input_expressions(tmp_path):

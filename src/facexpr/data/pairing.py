@@ -306,6 +306,14 @@ def neutral_reference(records: Iterable[FaceRecord]) -> dict[SubjectKey, FaceRec
     return reference_records(records, "neutral")
 
 
+def stay_neutral_pairs(records: Iterable[FaceRecord]) -> list[tuple[FaceRecord, FaceRecord]]:
+    """(neutral crop, its subject's neutral reference) for every neutral crop, the reference paired with itself
+    included: pairs that teach a neutralizer to leave a neutral face as it is, and to keep the person."""
+    records = list(records)
+    references = neutral_reference(records)
+    return [(r, references[r.key()]) for r in records if r.is_neutral]
+
+
 def neutral_records(records: Iterable[FaceRecord]) -> list[FaceRecord]:
     """Every neutral crop, in the given order: the training set of stage 1 (neutral faces only)."""
     return [r for r in records if r.is_neutral]
@@ -486,6 +494,7 @@ class PairDataset(Dataset):
     random draw to both so they stay aligned, as :class:`FaceAugment` does.
     ``balance`` (``"oversample"`` / ``"undersample"``) evens out the input
     expressions with :func:`balance_expressions` (seeded by ``seed``).
+    ``neutral_pairs`` (neutral target only) adds :func:`stay_neutral_pairs`.
     Subjects without a target are in :attr:`skipped`.
 
     Raises:
@@ -501,12 +510,16 @@ class PairDataset(Dataset):
         transform: Transform | None = None,
         balance: Literal["oversample", "undersample"] | None = None,
         seed: int = 0,
+        neutral_pairs: bool = False,
     ):
         self.prepared = prepared
         self.transform = transform
-        result = expression_pairs(prepared.select(split), source_expressions, target_expression)
+        records = prepared.select(split)
+        result = expression_pairs(records, source_expressions, target_expression)
         self.skipped = result.skipped
         self.pairs = result.pairs
+        if neutral_pairs and normalize_expression(target_expression) == "neutral":
+            self.pairs += stay_neutral_pairs(records)
         if balance is not None:
             self.pairs = balance_expressions(self.pairs, seed=seed, mode=balance, label=lambda pair: pair[0].expression)
         if not self.pairs:

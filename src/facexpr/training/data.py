@@ -164,20 +164,23 @@ class NeutralDataModule(SupervisionDataModule):
 
 class PairedDataModule(SupervisionDataModule):
     """Dicts with ``input`` and ``target`` (C, H, W) of one person: expressive -> neutral by default,
-    neutral -> ``target_expression`` for synthesis (``source_expressions`` limits the inputs)."""
+    neutral -> ``target_expression`` for synthesis (``source_expressions`` limits the inputs);
+    ``neutral_pairs`` adds neutral -> the person's neutral reference to the training pairs."""
 
     kind = "paired"
 
     def __init__(self, data: DataSource | Sequence[DataSource], split: str = "train", batch_size: int = 16,
                  workers: int = 0, min_epoch_items: int = 0, target_expression: str = "neutral",
-                 source_expressions: Sequence[str] | None = None):
+                 source_expressions: Sequence[str] | None = None, neutral_pairs: bool = False):
         self.target_expression = target_expression
         self.source_expressions = source_expressions
+        self.neutral_pairs = neutral_pairs
         super().__init__(data, split, batch_size, workers, min_epoch_items)
 
     def build(self, prepared: PreparedDataset, split: str, training: bool) -> Dataset:
-        """The folder's pairs of ``split``."""
-        return PairDataset(prepared, split, self.source_expressions, self.target_expression)
+        """The folder's pairs of ``split`` (validation: expressive -> neutral only, what the model is for)."""
+        return PairDataset(prepared, split, self.source_expressions, self.target_expression,
+                           neutral_pairs=self.neutral_pairs and training)
 
 
 class NShotDataModule(SupervisionDataModule):

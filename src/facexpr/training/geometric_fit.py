@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import GroupKFold
 
-from facexpr.data.pairing import PreparedDataset, expression_pairs, neutral_reference
+from facexpr.data.pairing import PreparedDataset, expression_pairs, stay_neutral_pairs
 from facexpr.data.records import FaceRecord
 from facexpr.io import BadInputError
 from facexpr.judges.geometry import landmark_error
@@ -109,8 +109,7 @@ def training_pairs(crops: Crops, target: str, neutral_pairs: bool) -> list[tuple
     for records in by_dataset.values():
         pairs += [(rows[id(s)], rows[id(t)]) for s, t in expression_pairs(records, None, target).pairs]
         if target == "neutral" and neutral_pairs:
-            references = neutral_reference(records)
-            pairs += [(rows[id(r)], rows[id(references[r.key()])]) for r in records if r.is_neutral]
+            pairs += [(rows[id(s)], rows[id(t)]) for s, t in stay_neutral_pairs(records)]
     return pairs
 
 

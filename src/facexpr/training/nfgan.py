@@ -218,8 +218,9 @@ def train_nfgan(
     out_dir = Path(out)
     check_out_dir(out_dir)
     options = options or TrainOptions()
-    datamodule = PairedDataModule(data, split, options.batch_size, options.workers, options.min_epoch_items)
     config = config or NFGANConfig.from_preset("cpu")
+    datamodule = PairedDataModule(data, split, options.batch_size, options.workers, options.min_epoch_items,
+                                  neutral_pairs=config.neutral_pairs)
     L.seed_everything(options.seed, workers=True, verbose=False)
     if config.perceptual_net:
         load_feature_net(config.perceptual_net)  # an unusable file fails here, before any training

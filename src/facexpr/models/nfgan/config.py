@@ -51,6 +51,9 @@ class NFGANConfig:
         warp_model: the geometric model folder the variant refines (empty: the one shipped with facexpr,
             fitted on all 82 FRL London people; give one fitted on the training split to score FRL fairly).
             Its weights are saved inside the NFGAN model folder.
+        neutral_pairs: also train on every neutral crop -> its person's neutral reference (the reference paired
+            with itself included), beside the expressive -> neutral pairs: with one smiling and one neutral photo
+            per person (FRL London) it doubles the faces the generator learns to redraw.
         init: an NFGAN model folder whose generator weights start this training, e.g. one pretrained on synthetic
             faces (unlimited pairs) before fine-tuning on real ones; its networks must be this config's.
         preset: the preset the other fields' defaults come from: cpu (default) or paper (as published, GPUs).
@@ -71,6 +74,7 @@ class NFGANConfig:
     perceptual_net: str = ""
     on_warp: bool = False
     warp_model: str = ""
+    neutral_pairs: bool = False
     init: str = ""
     preset: str = "cpu"
 
