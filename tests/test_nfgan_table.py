@@ -9,7 +9,6 @@ import math
 from dataclasses import replace
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from facexpr.cli import app
@@ -18,16 +17,6 @@ from facexpr.data.synthetic import generate_dataset
 from facexpr.evaluation.scoring import Judges
 from facexpr.experiments import NFGANTableSettings, run_nfgan_table
 from facexpr.io import BadInputError
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread while this module runs: on two cores shared with another training, two threads per
-    judge pass spin against each other (an evaluation took 15 s with two, 0.6 s with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
