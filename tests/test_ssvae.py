@@ -1,6 +1,7 @@
 """The emotion-VAE paper's semi-supervised beta-VAE (issue 13): its latent puts neutral faces nearer the origin
 than the expressions and classifies held-out people, `facexpr classify --model DIR` reads it, moving along a
-class axis synthesizes that expression, the folder loads without code, resume after a kill, one-line errors."""
+class axis synthesizes that expression, training records each axis's range and the traversal spans it, the
+folder loads without code, resume after a kill, one-line errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from helpers import expression_crops
 
+from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
 from facexpr.data.synthetic import generate_dataset
 from facexpr.io import BadInputError
@@ -89,6 +91,32 @@ def test_moving_along_the_happy_axis_changes_pixels_the_way_a_smile_does(trained
     change = (model.predict(neutral, "happy") - model.predict(neutral, "happy", 0.0)).flatten(1)
     towards = F.cosine_similarity(change, (true["happy"] - true["neutral"]).flatten(1)).mean()
     assert float(towards) > 0.1, float(towards)
+
+
+def test_training_records_each_axis_range_and_the_traversal_spans_it(trained, prepared):
+    """config.json holds, per class axis, the smallest and largest latent mean over the training crops; a
+    strip dials one axis between them with the other coordinates kept, its ends differing, the opposite strip
+    from the face's own coordinate (the reconstruction) to minus the maximum."""
+    dataset = PreparedDataset(prepared)
+    means = trained.model.encode(torch.stack([dataset.load(r) for r in dataset.select("train")]))
+    recorded = json.loads((trained.out_dir / "config.json").read_text())["axis_ranges"]
+    assert list(recorded) == ["happy", "surprise"]
+    for axis, expression in enumerate(recorded):
+        expected = [float(means[:, axis].min()), float(means[:, axis].max())]
+        assert recorded[expression] == pytest.approx(expected, abs=1e-5)
+    model = load_model(trained.out_dir)
+    low, high = model.traversal_range("happy")
+    neutral = expression_crops(prepared, "val", CLASSES)["neutral"]
+    traversal = model.traverse(neutral, "happy", steps=5)
+    assert traversal.faces.shape == (len(neutral), 5, 3, 32, 32)
+    torch.testing.assert_close(traversal.values, torch.linspace(low, high, 5).expand(len(neutral), 5))
+    mu = model.encode(neutral)
+    happiest = torch.cat([torch.full_like(mu[:, :1], high), mu[:, 1:]], 1)
+    torch.testing.assert_close(traversal.faces[:, -1], model.decode(happiest).clamp(0, 1))
+    changed = float((traversal.faces[:, -1] - traversal.faces[:, 0]).abs().mean())
+    assert changed > 0.005, changed  # 0.014 when written, as much as the real smiles change (0.014)
+    torch.testing.assert_close(traversal.opposite[:, 0], model.decode(mu).clamp(0, 1))
+    torch.testing.assert_close(traversal.opposite_values[:, -1], torch.full((len(neutral),), -high))
 
 
 def test_the_folder_loads_without_code_as_a_model_and_a_classifier(trained, prepared):

@@ -4,6 +4,8 @@ alpha * reconstruction (binary cross-entropy) + beta * KL divergence from
 N(0, I) + gamma * softmax cross-entropy of the latent (1, 2, 10 by default):
 the latent mean is also the classification layer, each expression along its
 own axis and neutral at the origin (see :mod:`facexpr.models.emotion.ssvae`).
+The finished model records the range of the latent means on each class axis
+over the training crops, the range ``facexpr sample --traverse`` dials.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader
 
 from facexpr.models.emotion.config import SSVAEConfig
 from facexpr.models.emotion.ssvae import SSVAEModel, SSVAENet, bce_per_crop, kl_to_prior
 from facexpr.training.data import DataSource
 from facexpr.training.emotion_data import (
+    EmotionDataModule,
     LabelledOptions,
     held_out_scores,
     record_in_summary,
@@ -68,6 +72,17 @@ class SSVAEMethod(LabelledMethod):
         return SSVAEModel(self.config, network)
 
 
+def axis_ranges(model: SSVAEModel, datamodule: EmotionDataModule,
+                batch_size: int = 64) -> dict[str, tuple[float, float]]:
+    """Expression -> the smallest and largest latent mean on its class axis over the training crops as they
+    are (before balancing and augmentation): the values the traversal dials between, recorded so that it
+    needs no data."""
+    items = ConcatDataset([datamodule.build(prepared, datamodule.split, False) for prepared in datamodule.prepared])
+    means = torch.cat([model.encode(batch["image"].to(model.device)).cpu()
+                       for batch in DataLoader(items, batch_size=batch_size)])
+    return {e: (float(means[:, i].min()), float(means[:, i].max())) for i, e in enumerate(model.traversable)}
+
+
 @register_method("ssvae", config=SSVAEConfig, labelled=LabelledOptions, options=TrainOptions)
 def train_ssvae(
     data: DataSource | Sequence[DataSource],
@@ -84,8 +99,9 @@ def train_ssvae(
     Trains on the labelled crops of ``split`` of one or several prepared folders
     (neutral among them) into the folder ``out``; ``config`` defaults to the
     ``cpu`` preset, its channels and classes follow the data. The summary holds
-    the latent's accuracy and confusion matrix on held-out people. Rerunning
-    after an interruption resumes.
+    the latent's accuracy and confusion matrix on held-out people; the model
+    records each class axis's range over the training crops (its traversal's).
+    Rerunning after an interruption resumes.
 
     Raises:
         BadInputError: unreadable data, no labelled crops, or ``out`` already holds a finished model.
@@ -103,6 +119,7 @@ def train_ssvae(
     result = run_training(module, datamodule, out_dir, options, callbacks, describe)
     if result.model is None or result.summary is None:
         return result
+    result.model = result.model.with_axis_ranges(axis_ranges(result.model, datamodule))
     scores = held_out_scores(result.model.classify, data, config.classes)
     result.summary = record_in_summary(out_dir, result.model, result.summary, held_out=scores)
     return result

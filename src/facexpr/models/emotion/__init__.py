@@ -6,6 +6,8 @@
 * :class:`ExpressionCNNModel` (``cnn.py``): the trained classifier (``facexpr classify --model DIR``).
 * :class:`FaderModel` (``fader.py``): the Fader network, expressions as sliders (family ``fader``).
 * :class:`SSVAEModel` (``ssvae.py``): the semi-supervised beta-VAE whose latent classifies (family ``ssvae``).
+* :class:`Traversable` (``traverse.py``): what both generative families share, the paper's Fig. 8/11 strips
+  (one expression's attribute dialled over its training range and the opposite way).
 
 Training lives in :mod:`facexpr.training.expression_cnn`, :mod:`facexpr.training.fader` and
 :mod:`facexpr.training.ssvae`.
@@ -15,5 +17,7 @@ from facexpr.models.emotion.cnn import ExpressionCNNModel, build_cnn
 from facexpr.models.emotion.config import ExpressionCNNConfig, FaderConfig, SSVAEConfig
 from facexpr.models.emotion.fader import FaderModel, FaderNet
 from facexpr.models.emotion.ssvae import SSVAEModel, SSVAENet
+from facexpr.models.emotion.traverse import Traversable, Traversal
 
-__all__ = ["ExpressionCNNConfig", "ExpressionCNNModel", "FaderConfig", "FaderModel", "FaderNet", "SSVAEConfig", "SSVAEModel", "SSVAENet", "build_cnn"]
+__all__ = ["ExpressionCNNConfig", "ExpressionCNNModel", "FaderConfig", "FaderModel", "FaderNet", "SSVAEConfig",
+           "SSVAEModel", "SSVAENet", "Traversable", "Traversal", "build_cnn"]

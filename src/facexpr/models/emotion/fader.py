@@ -6,7 +6,9 @@ A linear classifier on z (the paper's multiclass latent classifier, trained
 in every condition, on a detached z in the L2-only one) reads the input's own
 attributes, so that ``strength`` moves y in a straight line from the input's
 (0: the reconstruction) to the target's (1) and beyond (1.5: an exaggerated
-expression).
+expression). Each attribute can also be traversed (``facexpr sample --traverse``,
+:mod:`facexpr.models.emotion.traverse`) over its training range, 0 to 1: the
+decoder learnt from one-hot labels.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from torch import nn
 from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, FaderConfig
 from facexpr.models.emotion.layers import PaperDecoder, as_channels, paper_encoder
+from facexpr.models.emotion.traverse import Traversable
+
+#: The values each attribute took in training: the decoder got the crops' one-hot labels.
+ATTRIBUTE_RANGE = (0.0, 1.0)
 
 
 def latent_head(latent: int, head: nn.Module) -> nn.Sequential:
@@ -61,11 +67,12 @@ class FaderNet(nn.Module):
 
 
 @register_model
-class FaderModel(FaceModel):
+class FaderModel(Traversable, FaceModel):
     """A face and a target expression -> that person with that expression, at a strength from 0 (the input's
     own expression, reconstructed) through 1 (the target) to 1.5 (exaggerated). Neutral by default, so
     ``facexpr neutralize`` works; :meth:`for_target` sets another default. It also classifies (its latent
-    classifier), so ``facexpr classify --model DIR`` accepts it.
+    classifier), so ``facexpr classify --model DIR`` accepts it, and traverses each attribute from 0 to 1
+    with the code z and the other attributes (read by the latent classifier) kept.
     """
 
     family = "fader"
@@ -126,12 +133,29 @@ class FaderModel(FaceModel):
             raise ValueError(f"{self.name} dials strength from 0 to {MAX_STRENGTH:g}, not {strength:g}")
         if inputs.ndim != 5 or inputs.shape[2] not in (1, 3):
             raise ValueError(f"expected crops (B, N, C, H, W), got shape {tuple(inputs.shape)}")
-        net = self.network
-        codes = net.encode(self._crops(inputs[:, 0]))
-        own = net.attributes(torch.softmax(net.reader(codes), 1))
+        codes, own = self.latent_attributes(inputs[:, 0])
         index = torch.full((codes.shape[0],), self.fader_config.classes.index(chosen), device=codes.device)
-        wanted = net.label_attributes(index)
-        return net.decode(codes, own + strength * (wanted - own)).clamp(0, 1)
+        wanted = self.network.label_attributes(index)
+        return self.network.decode(codes, own + strength * (wanted - own)).clamp(0, 1)
+
+    @property
+    def traversable(self) -> tuple[str, ...]:
+        """The expressions y holds an intensity of (every class but neutral)."""
+        return self.fader_config.attributes
+
+    def traversal_range(self, expression: str) -> tuple[float, float]:
+        """0 to 1 for every attribute: the decoder trained on one-hot labels (the latent classifier's readings
+        only set the kept attributes)."""
+        return ATTRIBUTE_RANGE
+
+    def latent_attributes(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes z (B, latent) and the attributes y (B, A) the latent classifier reads from them."""
+        codes = self.network.encode(self._crops(crops))
+        return codes, self.network.attributes(torch.softmax(self.network.reader(codes), 1))
+
+    def decode_attributes(self, rest: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+        """Crops (B, C, S, S) decoded from codes z and attributes y."""
+        return self.network.decode(rest, attributes)
 
     def config(self) -> dict[str, Any]:
         """Base config plus ``fader`` (the training configuration, classes included)."""

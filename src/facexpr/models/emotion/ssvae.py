@@ -8,11 +8,15 @@ e's is ``axis * z_e - axis^2 / 2``, neutral's 0, so neutral faces sit near the
 origin and each expression along its axis. The model classifies crops from
 their latent means and synthesizes by moving a face's latent from its own
 (expected) class centre towards the target's, keeping its offset from the
-centre, the identity.
+centre, the identity. Each class axis can also be traversed (``facexpr sample
+--traverse``, :mod:`facexpr.models.emotion.traverse`) between the smallest and
+the largest latent mean on it over the training crops, which training records
+in the model folder (``axis_ranges`` in config.json).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -22,6 +26,7 @@ from torch import nn
 from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, SSVAEConfig
 from facexpr.models.emotion.layers import PaperDecoder, as_channels, paper_encoder
+from facexpr.models.emotion.traverse import Traversable
 
 
 class SSVAENet(nn.Module):
@@ -64,20 +69,28 @@ def bce_per_crop(output: torch.Tensor, target: torch.Tensor, reduction: str) -> 
 
 
 @register_model
-class SSVAEModel(FaceModel):
+class SSVAEModel(Traversable, FaceModel):
     """Classifies expressions from the latent and synthesizes them by moving along the class axes: strength
     0 is the reconstruction, 1 moves the face's latent by its target centre minus its own expected centre,
-    1.5 further. Neutral by default (``facexpr neutralize``); a latent model with a N(0, I) prior."""
+    1.5 further. Neutral by default (``facexpr neutralize``); a latent model with a N(0, I) prior; traverses
+    each class axis with the other latent dimensions kept.
+
+    ``axis_ranges`` (expression -> the smallest and largest latent mean on its axis over the training crops)
+    sets the traversal's range; without it (folders trained before it was recorded) an axis is traversed
+    from neutral's centre (0) to its expression's (``axis``).
+    """
 
     family = "ssvae"
 
-    def __init__(self, config: SSVAEConfig, network: SSVAENet | None = None, target_expression: str | None = None):
+    def __init__(self, config: SSVAEConfig, network: SSVAENet | None = None, target_expression: str | None = None,
+                 axis_ranges: Mapping[str, tuple[float, float]] | None = None):
         default = target_expression or NEUTRAL
         if default not in config.classes:
             raise ValueError(f"ssvae cannot produce {default!r} (it knows: {', '.join(config.classes)})")
         super().__init__(config.size, config.channels, None, default, max_inputs=1)
         self.ssvae_config = config
         self.network = (network if network is not None else SSVAENet(config)).eval()
+        self.axis_ranges = {e: (float(low), float(high)) for e, (low, high) in (axis_ranges or {}).items()}
 
     @property
     def target_expressions(self) -> tuple[str, ...]:
@@ -100,7 +113,11 @@ class SSVAEModel(FaceModel):
         Raises:
             ValueError: an expression the model was not trained for (naming the known ones).
         """
-        return SSVAEModel(self.ssvae_config, self.network, self.check_request(target)).to(self.device)
+        return SSVAEModel(self.ssvae_config, self.network, self.check_request(target), self.axis_ranges).to(self.device)
+
+    def with_axis_ranges(self, axis_ranges: Mapping[str, tuple[float, float]]) -> SSVAEModel:
+        """The same network traversing its axes over ``axis_ranges`` (expression -> minimum, maximum)."""
+        return SSVAEModel(self.ssvae_config, self.network, self.target_expression, axis_ranges).to(self.device)
 
     @torch.no_grad()
     def encode(self, crops: torch.Tensor) -> torch.Tensor:
@@ -143,9 +160,29 @@ class SSVAEModel(FaceModel):
         wanted = centres[self.ssvae_config.classes.index(chosen)]
         return self.decode(mu + strength * (wanted - own)).clamp(0, 1)
 
+    @property
+    def traversable(self) -> tuple[str, ...]:
+        """The expressions with a latent axis (every class but neutral), in axis order."""
+        return self.ssvae_config.attributes
+
+    def traversal_range(self, expression: str) -> tuple[float, float]:
+        """The smallest and largest training latent mean on the expression's axis (0 to ``axis`` if unrecorded)."""
+        return self.axis_ranges.get(expression, (0.0, self.ssvae_config.axis))
+
+    def latent_attributes(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent means (B, D) and their class-axis coordinates (B, A)."""
+        mu = self.encode(crops)
+        return mu, mu[:, :len(self.traversable)]
+
+    def decode_attributes(self, rest: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+        """Crops (B, C, S, S) decoded from latents ``rest`` with their class-axis coordinates replaced."""
+        return self.decode(torch.cat([attributes, rest[:, attributes.shape[1]:]], 1))
+
     def config(self) -> dict[str, Any]:
-        """Base config plus ``ssvae`` (the training configuration, classes included)."""
-        return {**super().config(), "ssvae": self.ssvae_config.to_dict()}
+        """Base config plus ``ssvae`` (the training configuration, classes included) and ``axis_ranges`` when
+        recorded."""
+        ranges = {"axis_ranges": {e: list(r) for e, r in self.axis_ranges.items()}} if self.axis_ranges else {}
+        return {**super().config(), "ssvae": self.ssvae_config.to_dict(), **ranges}
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The encoder's and decoder's weights."""
@@ -161,4 +198,4 @@ class SSVAEModel(FaceModel):
         ssvae_config = SSVAEConfig.from_dict(config["ssvae"])
         network = SSVAENet(ssvae_config)
         network.load_state_dict(tensors)
-        return cls(ssvae_config, network, config.get("target_expression"))
+        return cls(ssvae_config, network, config.get("target_expression"), config.get("axis_ranges"))
