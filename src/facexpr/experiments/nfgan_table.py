@@ -39,14 +39,13 @@ import numpy as np
 
 from facexpr.evaluation.evaluate import evaluate
 from facexpr.evaluation.scoring import Judges
-from facexpr.experiments.runs import claim_run, read_summary
+from facexpr.experiments.runs import TableSettings, claim_run, read_summary
 from facexpr.io import BadInputError, write_image_atomic, write_text_atomic
 from facexpr.judges.identity import SAME_PERSON_THRESHOLD
 from facexpr.metrics import json_safe
 from facexpr.models.base import CONFIG_FILE, read_model_config
 from facexpr.models.geometric import GeometricOptions
 from facexpr.models.nfgan import NFGANConfig
-from facexpr.training import TrainOptions
 from facexpr.training.data import open_prepared
 from facexpr.training.geometric import GeometricRun, train_geometric
 from facexpr.training.nfgan import train_nfgan
@@ -96,30 +95,12 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 
 
 @dataclass(frozen=True)
-class NFGANTableSettings:
-    """What every row shares.
+class NFGANTableSettings(TableSettings):
+    """What every row shares (see :class:`~facexpr.experiments.runs.TableSettings`), with 25 epochs by default
+    and ``size``: the crop side of every row (NFGAN: a multiple of 16 from 32)."""
 
-    Attributes:
-        data: the prepared folders to train on (together) and to evaluate (each on its own; ``--data`` repeats).
-        out: the folder of the rows and the table.
-        rows: the names of the rows to run (default: all of :data:`ROWS`).
-        epochs, batch_size, seed, epoch_items: passed to every NFGAN training.
-        size: crop side of every row (NFGAN: a multiple of 16 from 32).
-        split: training split (validation uses ``val``); eval_split: the held-out people the table measures.
-        progress: show each training's progress bar.
-    """
-
-    data: tuple[Path, ...]
-    out: Path
-    rows: tuple[str, ...] | None = None
     epochs: int = 25
-    batch_size: int = 16
-    seed: int = 0
-    epoch_items: int = 512
     size: int = 64
-    split: str = "train"
-    eval_split: str = "test"
-    progress: bool = True
 
     def chosen(self) -> list[Row]:
         """The rows to run, in table order; a row built on another row's model brings that row along.
@@ -127,25 +108,7 @@ class NFGANTableSettings:
         Raises:
             BadInputError: an unknown row name.
         """
-        known = {row.name: row for row in ROWS}
-        wanted = set(self.rows or known)
-        unknown = sorted(wanted - set(known))
-        if unknown:
-            raise BadInputError(self.out, f"unknown row {', '.join(unknown)}; choose from {', '.join(known)}")
-        wanted |= {known[name].needs for name in wanted if known[name].needs}
-        return [row for row in ROWS if row.name in wanted]
-
-    def options(self) -> TrainOptions:
-        """The training options of every NFGAN row.
-
-        Raises:
-            BadInputError: impossible epochs, batch size or epoch items.
-        """
-        try:
-            return TrainOptions(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
-                                min_epoch_items=self.epoch_items, progress=self.progress)
-        except ValueError as error:
-            raise BadInputError(self.out, str(error)) from None
+        return self.choose(ROWS, lambda row: row.name, lambda row: row.needs)
 
     def config(self, row: Row) -> NFGANConfig:
         """The NFGAN config of ``row``: its preset (cpu unless it says) at the table's size with its fields; a row

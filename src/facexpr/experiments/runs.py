@@ -1,14 +1,19 @@
 """What every experiment run folder shares: the settings it was made with (``experiment.json``), checked before
-a rerun resumes it, and its training summary once finished."""
+a rerun resumes it, and its training summary once finished; and what the seed systems' tables (seed001, nfgan)
+share: their settings and the choice of rows."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from facexpr.io import BadInputError, write_text_atomic
-from facexpr.training import SUMMARY_FILE
+from facexpr.training import SUMMARY_FILE, TrainOptions
+
+RowT = TypeVar("RowT")
 
 SPEC_FILE = "experiment.json"
 
@@ -50,3 +55,56 @@ def read_summary(folder: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise BadInputError(path, f"unreadable training summary ({error})") from None
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """What every row of a seed system's table shares.
+
+    Attributes:
+        data: the prepared folders to train on and to evaluate (``--data`` repeats).
+        out: the folder of the rows and the table.
+        rows: the names of the rows to run (default: all of the table's).
+        epochs, batch_size, seed, epoch_items: passed to every training.
+        split: training split (validation uses ``val``); eval_split: the held-out people the table measures.
+        progress: show each training's progress bar.
+    """
+
+    data: tuple[Path, ...]
+    out: Path
+    rows: tuple[str, ...] | None = None
+    epochs: int = 60
+    batch_size: int = 16
+    seed: int = 0
+    epoch_items: int = 512
+    split: str = "train"
+    eval_split: str = "test"
+    progress: bool = True
+
+    def options(self) -> TrainOptions:
+        """The training options of every row.
+
+        Raises:
+            BadInputError: impossible epochs, batch size or epoch items.
+        """
+        try:
+            return TrainOptions(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
+                                min_epoch_items=self.epoch_items, progress=self.progress)
+        except ValueError as error:
+            raise BadInputError(self.out, str(error)) from None
+
+    def choose(self, rows: Sequence[RowT], name: Callable[[RowT], str],
+               brings: Callable[[RowT], str | None]) -> list[RowT]:
+        """The rows named in :attr:`rows` (all when None), in table order, with the row each one ``brings`` along
+        (the row whose model it is built on).
+
+        Raises:
+            BadInputError: an unknown row name.
+        """
+        known = {name(row): row for row in rows}
+        wanted = set(self.rows or known)
+        unknown = sorted(wanted - set(known))
+        if unknown:
+            raise BadInputError(self.out, f"unknown row {', '.join(unknown)}; choose from {', '.join(known)}")
+        wanted |= {brings(known[n]) for n in wanted if brings(known[n])}
+        return [row for row in rows if name(row) in wanted]

@@ -38,14 +38,13 @@ from facexpr.evaluation.conditional import conditional_run
 from facexpr.evaluation.evaluate import run_model
 from facexpr.evaluation.items import evaluation_items
 from facexpr.evaluation.scoring import Judges
-from facexpr.experiments.runs import claim_run, read_summary
+from facexpr.experiments.runs import TableSettings, claim_run, read_summary
 from facexpr.io import BadInputError, to_uint8, write_text_atomic
 from facexpr.metrics import json_safe
 from facexpr.models import FaceModel, load_model
 from facexpr.models.base import resize_to
 from facexpr.models.cdcgan import CDCGANConfig
 from facexpr.models.twostep import TwoStepConfig
-from facexpr.training import TrainOptions
 from facexpr.training.cdcgan import train_cdcgan
 from facexpr.training.data import open_prepared
 from facexpr.training.twostep import STEP1_DIR, train_twostep
@@ -89,28 +88,8 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 
 
 @dataclass(frozen=True)
-class Seed001Settings:
-    """What every row shares.
-
-    Attributes:
-        data: the prepared folders to train on and to evaluate (``--data`` repeats).
-        out: the folder of the rows and the table.
-        rows: the names of the rows to run (default: all of :data:`ROWS`).
-        epochs, batch_size, seed, epoch_items: passed to every training.
-        split: training split (validation uses ``val``); eval_split: the held-out people the table measures.
-        progress: show each training's progress bar.
-    """
-
-    data: tuple[Path, ...]
-    out: Path
-    rows: tuple[str, ...] | None = None
-    epochs: int = 60
-    batch_size: int = 16
-    seed: int = 0
-    epoch_items: int = 512
-    split: str = "train"
-    eval_split: str = "test"
-    progress: bool = True
+class Seed001Settings(TableSettings):
+    """What every row shares (see :class:`~facexpr.experiments.runs.TableSettings`)."""
 
     def chosen(self) -> list[Row]:
         """The rows to run, in table order; a step-1 row brings its refined row along.
@@ -118,25 +97,7 @@ class Seed001Settings:
         Raises:
             BadInputError: an unknown row name.
         """
-        known = {row.name: row for row in ROWS}
-        wanted = set(self.rows or known)
-        unknown = sorted(wanted - set(known))
-        if unknown:
-            raise BadInputError(self.out, f"unknown row {', '.join(unknown)}; choose from {', '.join(known)}")
-        wanted |= {known[name].step1_of for name in wanted if known[name].step1_of}
-        return [row for row in ROWS if row.name in wanted]
-
-    def options(self) -> TrainOptions:
-        """The training options of every row.
-
-        Raises:
-            BadInputError: impossible epochs, batch size or epoch items.
-        """
-        try:
-            return TrainOptions(epochs=self.epochs, batch_size=self.batch_size, seed=self.seed,
-                                min_epoch_items=self.epoch_items, progress=self.progress)
-        except ValueError as error:
-            raise BadInputError(self.out, str(error)) from None
+        return self.choose(ROWS, lambda row: row.name, lambda row: row.step1_of)
 
 
 def _train(row: Row, folder: Path, settings: Seed001Settings) -> dict[str, Any] | None:
