@@ -26,7 +26,7 @@ from facexpr.models import Classifier
 from facexpr.models.classifiers import load_classifier
 from facexpr.models.emotion import ExpressionCNNConfig, ExpressionCNNModel
 from facexpr.models.emotion.layers import ExpressionCNN, as_channels, trunk_features
-from facexpr.training.emotion_data import LabelledOptions
+from facexpr.training.emotion_data import LabelledOptions, neutral_versus
 from facexpr.training.expression_cnn import train_expression_cnn
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE
@@ -73,6 +73,20 @@ def test_it_tells_expressions_apart_on_held_out_people(trained, prepared):
     again = float((trained.model.classify(crops).argmax(1) == labels).float().mean())
     assert again == pytest.approx(held["accuracy"], abs=1e-4)
     assert "train/ce" in trained.summary["final"] and trained.summary["monitor"] == "val/ce"
+    probabilities = trained.model.classify(crops)
+    for expression, accuracy in held["neutral_vs"].items():
+        pair = (labels == 0) | (labels == CLASSES.index(expression))
+        says = probabilities[pair, CLASSES.index(expression)] > probabilities[pair, 0]
+        assert accuracy == pytest.approx(float((says == (labels[pair] != 0)).float().mean()), abs=1e-4)
+    assert sorted(held["neutral_vs"]) == sorted(c for c in CLASSES if c != "neutral")
+
+
+def test_neutral_versus_decides_each_pair_by_the_two_probabilities():
+    """Hand-made: a crop counts for the larger of its pair's two probabilities, whatever a third class says."""
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    probabilities = torch.tensor([[.6, .3, .1], [.2, .5, .3], [.1, .8, .1], [.5, .4, .1], [.3, .3, .4]])
+    assert neutral_versus(labels, probabilities, ("neutral", "happy", "sad")) == {"happy": 0.5, "sad": 0.6667}
+    assert neutral_versus(labels, probabilities, ("calm", "happy", "sad")) == {}
 
 
 def test_the_folder_loads_without_code_as_a_classifier_for_facexpr_classify(trained, tmp_path):
