@@ -18,7 +18,13 @@ from facexpr.io import BadInputError, load_image, write_image_atomic
 from facexpr.models.neutralizer import NeutralizerConfig, NeutralizerModel
 from facexpr.models.vae import VAEConfig, VAEModel
 from facexpr.models.vae.latent import (
-    TSNE_COLUMNS, LatentSpace, load_face, pick_records, sample_from_noise, sample_prior, write_tsne,
+    TSNE_COLUMNS,
+    LatentSpace,
+    load_face,
+    pick_records,
+    sample_from_noise,
+    sample_prior,
+    write_tsne,
 )
 
 runner = CliRunner()
@@ -109,7 +115,7 @@ def test_tsne_rows_follow_the_crops_and_twins_stay_together(vae, prepared, tmp_p
     assert np.isfinite(coords).all() and coords.std(axis=0).min() > 0
     # Twins are asserted on the latents t-SNE embeds, not on the embedding: ten points are too few for
     # t-SNE's neighbourhoods to be the same on every CPU and BLAS.
-    latents = LatentSpace(vae).encode_records(data, records)
+    latents = LatentSpace(vae).vectors_of_records(data, records)
     assert np.allclose(latents[8], latents[0], atol=1e-4) and np.allclose(latents[9], latents[5], atol=1e-4)
     assert np.abs(latents[0] - latents[5]).max() > 1e-3
     assert load_image(tmp_path / "t.png").std() > 5
@@ -194,4 +200,5 @@ def test_latent_capabilities_are_protocols(model_dirs, tmp_path):
         LatentSpace(load_model(identity))
     result = runner.invoke(app, ["tsne", "-m", str(identity), "-d", ".", "-o", str(tmp_path / "map.png")])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert f"{identity}: this model cannot encode faces to a latent space (family identity)" in " ".join(result.output.split())
+    message = "this model cannot encode faces to a latent space or a feature layer (family identity)"
+    assert f"{identity}: {message}" in " ".join(result.output.split())

@@ -82,3 +82,95 @@ def displacement_map(image: np.ndarray, magnitude: np.ndarray, vmax: float | Non
     colour = colormaps["magma"](level)[..., :3] * 255
     alpha = np.sqrt(level)[..., None]
     return np.clip((1 - alpha) * grey + alpha * colour, 0, 255).astype(np.uint8)
+
+
+def expression_colours(labels: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
+    """Label -> an RGBA colour of matplotlib's tab10, assigned in sorted label order, so that every plot of the
+    same expressions (t-SNE maps, latent distributions) colours each one alike."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels)))}
+
+
+def new_figure(width: float, height: float, dpi: int = 100):
+    """A matplotlib :class:`~matplotlib.figure.Figure` of ``width`` x ``height`` inches on an Agg canvas: no
+    pyplot, so no global figure state and no GUI backend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def figure_pixels(figure) -> np.ndarray:
+    """A figure of :func:`new_figure` drawn as a uint8 RGB array (H, W, 3), ready for an atomic image write."""
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[:, :, :3].copy()
+
+
+def medians_by_label(values: np.ndarray, labels: Sequence[str], order: Sequence[str]) -> np.ndarray:
+    """The median of each column of ``values`` (n, A) over the rows of each label of ``order``: (len(order), A),
+    NaN for a label without rows."""
+    values, labels = np.asarray(values, dtype=np.float64), np.asarray(labels)
+    return np.array([np.median(values[labels == label], axis=0) if (labels == label).any()
+                     else np.full(values.shape[1], np.nan) for label in order]).reshape(len(order), values.shape[1])
+
+
+def axis_distribution_plot(values: np.ndarray, labels: Sequence[str], axes: Sequence[str], title: str = "",
+                           order: Sequence[str] = ()) -> np.ndarray:
+    """The distribution of crops' values on a latent's expression axes, by true expression, as an RGB image.
+
+    ``values`` (n, A) holds each crop's value on the axes ``axes`` (named by their expressions); ``labels``
+    its true expression. One panel per axis with a box (and the jittered points) per true expression, the
+    axis's own expression filled and 0 marked; a last panel holds the medians (true expression x axis), a
+    diagonal when each expression lies along its own axis and neutral near the origin (the emotion-VAE paper's
+    Fig. 7/10). Expressions are drawn in ``order`` (default: sorted), those without crops left out.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    labels = list(labels)
+    present = set(labels)
+    given = [e for e in order if e in present]
+    order = given + sorted(present - set(given))
+    colours = expression_colours(labels)
+    panels = len(axes) + 1
+    columns = min(4, panels)
+    rows = -(-panels // columns)
+    figure = new_figure(max(3.0 * columns, 1.0 + 0.45 * len(order) * columns), 3.0 * rows + 0.6)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    low, high = (float(values.min()), float(values.max())) if values.size else (-1.0, 1.0)
+    pad = 0.05 * max(high - low, 1e-6)
+    jitter = np.random.default_rng(0)
+    by_label = {e: np.flatnonzero(np.asarray(labels) == e) for e in order}
+    for k, axis_name in enumerate(axes):
+        panel = grid.flat[k]
+        groups = [values[by_label[e], k] for e in order]
+        boxes = panel.boxplot(groups, positions=range(len(order)), widths=0.6, patch_artist=True, showfliers=False,
+                              medianprops={"color": "black"})
+        for expression, box in zip(order, boxes["boxes"]):
+            box.set_facecolor((*colours[expression][:3], 0.8 if expression == axis_name else 0.12))
+            box.set_edgecolor(colours[expression])
+        for i, (expression, group) in enumerate(zip(order, groups)):
+            panel.scatter(i + jitter.uniform(-0.2, 0.2, len(group)), group, s=9, color=colours[expression],
+                          alpha=0.6, linewidths=0)
+        panel.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
+        panel.set_ylim(low - pad, high + pad)
+        panel.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
+        panel.set_title(f"{axis_name} axis", fontsize=10)
+        if k % columns == 0:
+            panel.set_ylabel("value on the axis")
+    table = grid.flat[len(axes)]
+    medians = medians_by_label(values, labels, order)
+    bound = max(float(np.nanmax(np.abs(medians))) if medians.size else 0.0, 1e-6)
+    table.imshow(medians, cmap="coolwarm", vmin=-bound, vmax=bound, aspect="auto")
+    for (i, j), median in np.ndenumerate(medians):
+        table.text(j, i, f"{median:.1f}", ha="center", va="center", fontsize=7)
+    table.set_xticks(range(len(axes)), [f"{a} axis" for a in axes], rotation=45, ha="right", fontsize=8)
+    table.set_yticks(range(len(order)), order, fontsize=8)
+    table.set_title("median by true expression", fontsize=10)
+    for panel in grid.flat[panels:]:
+        panel.set_visible(False)
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout(rect=(0, 0, 1, 0.96))
+    return figure_pixels(figure)

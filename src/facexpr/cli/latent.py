@@ -10,7 +10,6 @@ import typer
 from facexpr.cli.common import console, friendly_errors, progress_bar
 from facexpr.io import BadInputError
 
-MODEL = typer.Option(..., "--model", "-m", help="A trained vae or neutralizer model folder.")
 #: Faces along the --interpolate line when --steps is not given.
 INTERPOLATE_STEPS = 8
 
@@ -109,7 +108,14 @@ def sample_command(
 
     from facexpr.io import write_image_atomic
     from facexpr.models.base import SamplingModel
-    from facexpr.models.vae.latent import grid, load_face, pick_records, sample_from_noise, sample_prior, to_uint8
+    from facexpr.models.vae.latent import (
+        grid,
+        load_face,
+        pick_records,
+        sample_from_noise,
+        sample_prior,
+        to_uint8,
+    )
     from facexpr.viz import contact_sheet
 
     if from_noise + reconstruct + (interpolate is not None) + (traverse is not None) > 1:
@@ -148,24 +154,52 @@ def sample_command(
     console.print(f"[green]wrote {out}[/green] ({space.model.name})")
 
 
+def _features(model_dir: Path, axes: bool):
+    """What ``facexpr tsne`` reads of the model folder's crops: its expression axes (``axes``), else its latent
+    means or feature layer (one-line error for models without)."""
+    from facexpr.models.vae.latent import AxisFeatures, crop_features, load_any_model
+
+    model = load_any_model(model_dir)
+    try:
+        return AxisFeatures(model) if axes else crop_features(model)
+    except ValueError as error:
+        raise BadInputError(model_dir, str(error)) from None
+
+
 @friendly_errors
 def tsne_command(
-    model: Path = MODEL,
+    model: Path = typer.Option(..., "--model", "-m", help="A trained model folder with a latent space (vae, "
+                                                          "neutralizer, ...) or a feature layer (expression-cnn); "
+                                                          "--axes: fader or ssvae."),
     data: Path = typer.Option(..., "--data", "-d", help="A prepared dataset folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="The t-SNE map (PNG)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The t-SNE map (PNG; --axes: the distribution plot)."),
     split: str = typer.Option("all", "--split", help="Split to embed (all: every split)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="The 2-D coordinates (default: OUT with .csv)."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="The 2-D coordinates (--axes: each crop's value on "
+                                                                "every axis); default: OUT with .csv."),
     perplexity: float = typer.Option(30.0, "--perplexity", min=1.0, help="t-SNE perplexity (clipped to crops - 1)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of t-SNE."),
+    axes: bool = typer.Option(False, "--axes", help="Instead of t-SNE, the paper's Fig. 7/10: the crops' values on "
+                                                    "each expression's latent axis (ssvae: its class axes; fader: "
+                                                    "its attributes), one panel per axis with a box per true "
+                                                    "expression, and the medians."),
 ) -> None:
-    """Latent means of every crop embedded with t-SNE, drawn with face thumbnails framed by expression."""
-    from facexpr.models.vae.latent import write_tsne
+    """A model's view of every crop in 2-D: the t-SNE map of its latent means (latent models) or F100 features
+    (expression-cnn), drawn with face thumbnails framed by expression; with --axes, the distribution of the
+    crops along each expression's latent axis (ssvae, fader) by true expression."""
+    from facexpr.models.vae.latent import write_axis_distribution, write_tsne
 
-    space = _space(model)
+    features = _features(model, axes)
     prepared, records = _records(data, split)
+    csv_path = csv_path or out.with_suffix(".csv")
+    if axes:
+        with progress_bar("encode") as progress:
+            write_axis_distribution(features, [(prepared, records)], out, csv_path, f"split {split}", progress)
+        console.print(f"[green]wrote {out} and {csv_path}[/green] ({len(records)} crops on "
+                      f"{len(features.axes)} axes, {features.name})")
+        return
     if len(records) < 2:
         raise BadInputError(data, f"t-SNE needs at least 2 crops, split {split!r} has {len(records)}")
-    csv_path = csv_path or out.with_suffix(".csv")
     with progress_bar("encode") as progress:
-        write_tsne(space, prepared, records, out, csv_path, perplexity, seed, progress)
-    console.print(f"[green]wrote {out} and {csv_path}[/green] ({len(records)} crops, {space.model.name})")
+        write_tsne(features, prepared, records, out, csv_path, perplexity, seed, progress)
+    console.print(f"[green]wrote {out} and {csv_path}[/green] ({len(records)} crops, {features.kind} of "
+                  f"{features.name})")

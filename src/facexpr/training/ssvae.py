@@ -5,7 +5,9 @@ N(0, I) + gamma * softmax cross-entropy of the latent (1, 2, 10 by default):
 the latent mean is also the classification layer, each expression along its
 own axis and neutral at the origin (see :mod:`facexpr.models.emotion.ssvae`).
 The finished model records the range of the latent means on each class axis
-over the training crops, the range ``facexpr sample --traverse`` dials.
+over the training crops, the range ``facexpr sample --traverse`` dials, and
+the training folder gets the distribution of the latent means along the class
+axes by true expression (:data:`DISTRIBUTION_PLOT`, the paper's Fig. 7/10).
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader
 
+from facexpr.data.pairing import PreparedDataset
+from facexpr.data.records import FaceRecord
 from facexpr.models.emotion.config import SSVAEConfig
 from facexpr.models.emotion.ssvae import SSVAEModel, SSVAENet, bce_per_crop, kl_to_prior
+from facexpr.models.vae.latent import AxisFeatures, write_axis_distribution
 from facexpr.training.data import DataSource
 from facexpr.training.emotion_data import (
+    HELD_OUT_SPLITS,
     EmotionDataModule,
     LabelledOptions,
     held_out_scores,
@@ -34,6 +40,9 @@ from facexpr.training.methods import register_method
 from facexpr.training.module import GenerativeModule
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
+
+#: The per-expression latent distribution written into the training folder.
+DISTRIBUTION_PLOT = "latent_distribution.png"
 
 
 class SSVAEMethod(LabelledMethod):
@@ -83,6 +92,25 @@ def axis_ranges(model: SSVAEModel, datamodule: EmotionDataModule,
     return {e: (float(means[:, i].min()), float(means[:, i].max())) for i, e in enumerate(model.traversable)}
 
 
+def distribution_crops(datamodule: EmotionDataModule, classes: Sequence[str]
+                       ) -> tuple[list[tuple[PreparedDataset, list[FaceRecord]]], str]:
+    """The crops the latent distribution is drawn on, as (prepared folder, records) pairs, and what they are:
+    the people each folder held out (its test split, else val, as the held-out scores), or the training crops
+    when no folder holds any out."""
+    held_out, used = [], []
+    for prepared in datamodule.prepared:
+        split = next((s for s in HELD_OUT_SPLITS if s in prepared.splits and s != datamodule.split), None)
+        records = [r for r in prepared.select(split) if r.expression in classes] if split else []
+        if records:
+            held_out.append((prepared, records))
+            used.append(f"{split} of {prepared.root.name}")
+    if held_out:
+        return held_out, f"held-out people: {', '.join(used)}"
+    training = [(prepared, [r for r in prepared.select(datamodule.split) if r.expression in classes])
+                for prepared in datamodule.prepared]
+    return training, f"training crops: {datamodule.split}, no held-out people"
+
+
 @register_method("ssvae", config=SSVAEConfig, labelled=LabelledOptions, options=TrainOptions)
 def train_ssvae(
     data: DataSource | Sequence[DataSource],
@@ -100,7 +128,9 @@ def train_ssvae(
     (neutral among them) into the folder ``out``; ``config`` defaults to the
     ``cpu`` preset, its channels and classes follow the data. The summary holds
     the latent's accuracy and confusion matrix on held-out people; the model
-    records each class axis's range over the training crops (its traversal's).
+    records each class axis's range over the training crops (its traversal's);
+    :data:`DISTRIBUTION_PLOT` shows the latent means along the class axes by
+    true expression (held-out people, else the training crops).
     Rerunning after an interruption resumes.
 
     Raises:
@@ -122,4 +152,6 @@ def train_ssvae(
     result.model = result.model.with_axis_ranges(axis_ranges(result.model, datamodule))
     scores = held_out_scores(result.model.classify, data, config.classes)
     result.summary = record_in_summary(out_dir, result.model, result.summary, held_out=scores)
+    parts, crops = distribution_crops(datamodule, config.classes)
+    write_axis_distribution(AxisFeatures(result.model), parts, out_dir / DISTRIBUTION_PLOT, crops=crops)
     return result
