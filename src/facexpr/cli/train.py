@@ -54,7 +54,11 @@ def report(result: Any) -> None:
     for reason in s.get("skipped", []):
         console.print(f"[yellow]skipped:[/yellow] {reason}", highlight=False, soft_wrap=True)
     from facexpr.models import FaceModel
+    from facexpr.models.emotion.comparator import COMPARATOR_FAMILY
 
+    if getattr(result.model, "family", None) == COMPARATOR_FAMILY:  # it guides a Fader, it classifies no crop
+        console.print(f"[green]model:[/green] {result.out_dir} (facexpr train fader --siamese {result.out_dir} ...)")
+        return
     use = "evaluate" if result.model is None or isinstance(result.model, FaceModel) else "classify"
     console.print(f"[green]model:[/green] {result.out_dir} (facexpr {use} --model {result.out_dir} ...)")
 

@@ -10,6 +10,10 @@ take the expression from y. The paper's three conditions: ``l2``
 (reconstruction only), ``multiclass`` (and the latent classifier's
 cross-entropy on z), ``adversarial`` (and the adversary). The discriminator
 trains in every condition, so its loss measures how much emotion z holds.
+``--siamese COMPARATOR`` adds the siamese guidance in any condition: -log
+p(same) of the reconstruction and a partner crop with the input's expression,
+under a frozen comparator or the FER judge, weighted ``--lambda-siamese``
+(:mod:`facexpr.training.comparator`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from torch import nn
 
 from facexpr.models.emotion.config import NEUTRAL, FaderConfig
 from facexpr.models.emotion.fader import FaderModel, FaderNet, latent_head
+from facexpr.models.emotion.layers import as_channels
 from facexpr.nn.discriminators import LatentDiscriminator
+from facexpr.training.comparator import SiameseGuide, with_partners
 from facexpr.training.data import DataSource
 from facexpr.training.emotion_data import (
     LabelledOptions,
@@ -52,6 +58,8 @@ def fader_weights(config: FaderConfig) -> dict[str, float]:
         weights["multiclass"] = config.multiclass
     if config.condition == "adversarial":
         weights["adversarial"] = 0.0 if config.ramp_steps else config.adversarial
+    if config.siamese:
+        weights["siamese"] = config.lambda_siamese
     return weights
 
 
@@ -63,31 +71,45 @@ class FaderMethod(LabelledMethod):
     error per pixel), ``multiclass`` (cross-entropy of the latent classifier
     on z; in the ``l2`` condition ``reader`` instead, on a detached z, so the
     classifier learns without shaping the encoder), ``adversarial`` (BCE of the
-    discriminator on z against the flipped label) and ``latent_accuracy``.
+    discriminator on z against the flipped label) and ``latent_accuracy``; with
+    ``siamese``, ``siamese`` (-log p(same) of the reconstruction and the batch's
+    ``partner`` crops under the frozen guide, ``guide`` or the one the config names).
     """
 
     players = (DISCRIMINATOR, GENERATOR)
 
-    def __init__(self, config: FaderConfig):
+    def __init__(self, config: FaderConfig, guide: SiameseGuide | None = None):
         super().__init__(config.size, config.channels)
         self.config = config
         self.net = FaderNet(config)
         self.critic = latent_head(config.latent, LatentDiscriminator(config.latent, 1, config.critic_hidden,
                                                                      CRITIC_LAYERS, CRITIC_DROPOUT))
         self.neutral = config.classes.index(NEUTRAL)
+        self.guide = guide or (SiameseGuide(config.siamese) if config.siamese else None)
+        if self.guide is not None:
+            self.image_keys = ("image", "partner")  # resized and augmented with the crop
 
     @property
     def generator(self) -> nn.Module:
         """Encoder, decoder and latent classifier."""
         return self.net
 
+    def with_images(self, batch: dict, images: tuple[torch.Tensor, ...]) -> dict:
+        """The batch with new crops (and partners), in the method's channels."""
+        batch = super().with_images(batch, images[:1])
+        return {**batch, "partner": as_channels(images[1], self.channels)} if len(images) > 1 else batch
+
     def run(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Code, redraw with the crop's own attributes, and the emotion vs no-emotion label."""
+        """Code, redraw with the crop's own attributes, and the emotion vs no-emotion label (and the partners,
+        with siamese guidance)."""
         label = batch["label"].long()
         codes = self.net.encode(batch["image"])
         output = self.net.decode(codes, self.net.label_attributes(label))
-        return {"output": output, "target": batch["image"], "codes": codes, "label": label,
-                "emotion": (label != self.neutral).float()}
+        outputs = {"output": output, "target": batch["image"], "codes": codes, "label": label,
+                   "emotion": (label != self.neutral).float()}
+        if self.guide is not None:
+            outputs["partner"] = batch["partner"]
+        return outputs
 
     def losses(self, player: str, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The player's terms (see the class docstring), each averaged over the batch."""
@@ -106,6 +128,8 @@ class FaderMethod(LabelledMethod):
         terms["latent_accuracy"] = (logits.argmax(1) == label).float().mean()
         if self.config.condition == "adversarial":
             terms["adversarial"] = F.binary_cross_entropy_with_logits(self.critic(codes).squeeze(1), 1 - emotion)
+        if self.guide is not None:
+            terms["siamese"] = self.guide.loss(outputs["output"], outputs["partner"]).mean()
         return terms
 
     def parameters_of(self, player: str):
@@ -143,25 +167,33 @@ def train_fader(
     callbacks: tuple[Callback, ...] = (),
 ) -> TrainResult:
     """The paper's Fader network: a face's code and expression attributes decode to that person with any
-    expression at a dialled strength (--condition l2, multiclass or adversarial, the paper's three).
+    expression at a dialled strength (--condition l2, multiclass or adversarial, the paper's three; --siamese
+    for the siamese guidance).
 
     Trains on the labelled crops of ``split`` of one or several prepared folders
     (neutral among them) into the folder ``out``; ``config`` defaults to the
-    ``cpu`` preset, its channels and classes follow the data. The summary holds
-    the latent classifier's accuracy on held-out people. Rerunning after an
-    interruption resumes.
+    ``cpu`` preset, its channels and classes follow the data. With
+    ``config.siamese`` every crop gets a partner with its expression (another
+    person when possible) and the reconstruction is guided towards "same" as
+    it. The summary holds the latent classifier's accuracy on held-out people.
+    Rerunning after an interruption resumes.
 
     Raises:
-        BadInputError: unreadable data, no labelled crops, or ``out`` already holds a finished model.
+        BadInputError: unreadable data, no labelled crops, ``out`` already holds a finished model, or a
+            ``siamese`` that is neither ``fer`` nor a comparator folder.
         ValueError: no neutral crops among the classes.
     """
     out_dir = Path(out)
     check_out_dir(out_dir)
     options, labelled = options or TrainOptions(), labelled or LabelledOptions()
+    config = config or FaderConfig.from_preset("cpu")
+    guide = SiameseGuide(config.siamese) if config.siamese else None  # a bad --siamese fails before the data loads
     datamodule = emotion_datamodule(data, split, options, labelled, out_dir)
-    config = (config or FaderConfig.from_preset("cpu")).for_data(datamodule.channels, datamodule.classes)
+    if guide is not None:
+        with_partners(datamodule, options.seed)
+    config = config.for_data(datamodule.channels, datamodule.classes)
     L.seed_everything(options.seed, workers=True, verbose=False)
-    method = FaderMethod(config)
+    method = FaderMethod(config, guide)
     module = GenerativeModule(method, fader_weights(config), options.lr, options.augment)
     if config.condition == "adversarial" and config.ramp_steps:
         callbacks = (AdversarialRamp(config.adversarial, config.ramp_steps, len(method.players)), *callbacks)

@@ -1,5 +1,5 @@
-"""Configurations of the emotion-VAE paper's three families: the expression CNN, the Fader network and the
-semi-supervised beta-VAE, each with a ``paper`` preset (128 px grey, as published) and a ``cpu`` preset
+"""Configurations of the emotion-VAE paper's families: the expression CNN, the Fader network, the
+semi-supervised beta-VAE and the siamese comparator, each with a ``paper`` preset (128 px grey, as published) and a ``cpu`` preset
 (64 px RGB, pooling of stride 2: trains in minutes on two cores)."""
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ REDUCTIONS = ("mean", "sum")
 NEUTRAL = "neutral"
 #: The largest strength the generative families dial an expression to (an exaggerated one).
 MAX_STRENGTH = 1.5
+#: What ``--siamese`` calls the FER2013 judge used as the comparator.
+FER_GUIDE = "fer"
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,13 @@ class FaderConfig(EmotionConfig):
         ramp_steps: lambda grows linearly from 0 to its final weight over this many steps (the Fader
             paper's schedule; 0: at once).
         critic_hidden: width of the latent discriminator's two hidden layers.
+        siamese: siamese guidance: a comparator model folder (facexpr train comparator) or fer (the FER2013
+            judge: "same" is the probability that both crops get the same class); the encoder-decoder also
+            minimises -log p(same) of its reconstruction and another training crop of the input's expression
+            (another person when there is one); the comparator stays frozen. Unset: no guidance.
+        lambda_siamese: weight of the siamese guidance (0.01, a nudge: -log p(same) of real same-expression
+            pairs of FRL London + Yale is 1.2 under the FER judge, 0.17 under a trained comparator, so the term
+            is at most about the reconstruction's mean squared error, 0.01 to 0.05 per pixel).
         preset: the preset the other fields' defaults come from: cpu (64 px RGB, pooling stride 2, y at every
             decoder layer) or paper (128 px grey, stride 1, the final dense layer, y at the input only).
     """
@@ -158,6 +167,8 @@ class FaderConfig(EmotionConfig):
     adversarial: float = 0.1
     ramp_steps: int = 500
     critic_hidden: int = 256
+    siamese: str | None = None
+    lambda_siamese: float = 0.01
 
     def __post_init__(self) -> None:
         """Validate the shared fields, the condition, neutral among the classes and the weights."""
@@ -168,8 +179,10 @@ class FaderConfig(EmotionConfig):
             raise ValueError(f"the Fader network needs neutral faces among its classes, got {list(self.classes)}")
         if self.latent < 1 or self.critic_hidden < 1 or self.ramp_steps < 0:
             raise ValueError("latent and critic_hidden must be positive, ramp_steps not negative")
-        if min(self.reconstruction, self.multiclass, self.adversarial) < 0:
+        if min(self.reconstruction, self.multiclass, self.adversarial, self.lambda_siamese) < 0:
             raise ValueError("loss weights must not be negative")
+        if self.siamese is not None and not str(self.siamese).strip():
+            raise ValueError(f"siamese must be a comparator model folder or {FER_GUIDE!r}, not empty")
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -230,3 +243,45 @@ class SSVAEConfig(EmotionConfig):
     def latent(self) -> int:
         """Latent dimensions: one axis per expression, then the extra ones."""
         return len(self.attributes) + self.extra
+
+
+@dataclass(frozen=True)
+class ComparatorConfig(EmotionConfig):
+    """The siamese comparator: do two aligned crops show the same expression? Both go through one encoder (the
+    expression CNN's layers up to F100), a head reads their features' absolute difference and product
+    (JSON-serialisable via :meth:`to_dict`).
+
+    Attributes:
+        size: square crop side, a multiple of 8 (the paper's 128; 64 on CPUs).
+        channels: 3 (RGB) or 1 (grey), from the data (1 with grey).
+        classes: the expressions its training pairs showed (set from the training data).
+        pool_stride: stride of the encoder's 2x2 max-pooling: 1 as published, 2 on CPUs.
+        grey: train and compare grey crops, as the paper (RGB data is converted).
+        hidden: width of the head's hidden layer.
+        dropout: dropout before the head's last layer and the class layer.
+        averaged: probability that each side of a training pair is an averaged face (the paper's: the pixel
+            mean of 2 to average_max crops of one expression from different people) instead of one crop.
+        average_max: the most crops an averaged face is the mean of (at least 2).
+        auxiliary: weight of each side's expression cross-entropy (a class layer on the shared features)
+            beside the pairs' binary cross-entropy (0: the paper's comparator, pairs only, which stayed at
+            chance even on its training pairs of synthetic faces).
+        preset: the preset the other fields' defaults come from: cpu (64 px RGB, pooling stride 2) or paper
+            (128 px grey, stride 1).
+    """
+
+    hidden: int = 64
+    dropout: float = 0.5
+    averaged: float = 0.25
+    average_max: int = 4
+    auxiliary: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Validate the shared fields, the head and the pairs' settings."""
+        super().__post_init__()
+        if self.hidden < 1 or not 0 <= self.dropout < 1:
+            raise ValueError(f"hidden must be positive and dropout in [0, 1), got {self.hidden} and {self.dropout}")
+        if not 0 <= self.averaged <= 1 or self.average_max < 2:
+            raise ValueError(f"averaged must be in [0, 1] and average_max at least 2, got {self.averaged} and "
+                             f"{self.average_max}")
+        if self.auxiliary < 0:
+            raise ValueError(f"auxiliary must not be negative, got {self.auxiliary}")
