@@ -39,7 +39,13 @@ import numpy as np
 
 from facexpr.evaluation.evaluate import evaluate
 from facexpr.evaluation.scoring import Judges
-from facexpr.experiments.runs import TableSettings, claim_run, read_summary
+from facexpr.experiments.runs import (
+    TableSettings,
+    cell,
+    claim_run,
+    number,
+    read_summary,
+)
 from facexpr.io import BadInputError, write_image_atomic, write_text_atomic
 from facexpr.judges.identity import SAME_PERSON_THRESHOLD
 from facexpr.metrics import json_safe
@@ -180,18 +186,6 @@ def _scores(metrics: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str
     return {**{key: float(metrics[key]) for key in MEASURED}, **distance_spread(rows)}
 
 
-def _number(value: Any) -> float:
-    """A measure read back from JSON as a float (``"nan"``/``"inf"`` strings included; nan when missing)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _cell(value: Any, digits: int) -> str:
-    """A number with ``digits`` decimals; ``-`` when missing or not a number."""
-    number = _number(value)
-    return "-" if math.isnan(number) else f"{number:.{digits}f}"
 
 
 def render(rows: Sequence[tuple[Row, dict[str, Any] | None]], settings: NFGANTableSettings) -> str:
@@ -226,20 +220,20 @@ def render(rows: Sequence[tuple[Row, dict[str, Any] | None]], settings: NFGANTab
         if first is not None:
             for shown, what in (("input", "the expressive photo itself"),
                                 ("mean-neutral", "the average neutral face of the training people")):
-                cells = [_cell(first["baselines"][shown].get(key), digits) for _, key, digits in COLUMNS]
+                cells = [cell(first["baselines"][shown].get(key), digits) for _, key, digits in COLUMNS]
                 lines.append(f"| {shown} | " + " | ".join(cells) + f" | {what} |")
         for row, measures in rows:
             values = None if measures is None else measures["folders"].get(label)
             cells = ["(not run yet)" if values is None else
-                     _cell(measures["seconds"] if key == "seconds" else values.get(key), digits)
+                     cell(measures["seconds"] if key == "seconds" else values.get(key), digits)
                      for _, key, digits in COLUMNS]
             lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {row.description} |")
         pair = {row.name: m["folders"][label] for row, m in measured
                 if row.name in ("full", "no-identity") and label in m["folders"]}
         if len(pair) == 2:
             lines += ["", "Identity distances with and without L_id: " + "; ".join(
-                f"`{name}` median {_cell(pair[name]['id_median'], 3)}, p90 {_cell(pair[name]['id_p90'], 3)}, "
-                f"same-person rate {_cell(pair[name]['id_same_rate'], 2)}" for name in ("full", "no-identity")) + "."]
+                f"`{name}` median {cell(pair[name]['id_median'], 3)}, p90 {cell(pair[name]['id_p90'], 3)}, "
+                f"same-person rate {cell(pair[name]['id_same_rate'], 2)}" for name in ("full", "no-identity")) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +266,7 @@ def _plot(path: Path, rows: Sequence[tuple[Row, dict[str, Any] | None]], label: 
         return
     groups = [("input", measured[0][1]["baselines"]["input"]["id_distances"]), *(
         (name, values["id_distances"]) for name, values in measured)]
-    finite = [(name, [d for d in map(_number, values) if math.isfinite(d)]) for name, values in groups]
+    finite = [(name, [d for d in map(number, values) if math.isfinite(d)]) for name, values in groups]
     finite = [(name, values) for name, values in finite if values]
     if finite:
         write_image_atomic(path, distance_plot(finite, f"identity distance per item, {label}"))
@@ -320,7 +314,7 @@ def run_nfgan_table(settings: NFGANTableSettings, report: Callable[[str], None] 
                 report(f"{row.name}: measuring {label} on split {settings.eval_split}")
                 per_folder[label] = measure(folder, path, label, settings.eval_split, judges)
                 write_text_atomic(measures_path, json.dumps(json_safe(stored), indent=2, allow_nan=False))
-        seconds = _number(summary.get("seconds"))
+        seconds = number(summary.get("seconds"))
         done[index] = (row, {"seconds": seconds, "folders": {label: per_folder[label] for label, _ in labels}})
         write_text_atomic(markdown, render(done, settings))
         write_text_atomic(raw, json.dumps(json_safe({
@@ -328,7 +322,7 @@ def run_nfgan_table(settings: NFGANTableSettings, report: Callable[[str], None] 
             "rows": {r.name: m for r, m in done}}), indent=2, allow_nan=False))
         _plot(settings.out / PLOT_FILE, done, labels[0][0])
         first = per_folder[labels[0][0]]
-        report(f"{row.name}: PSNR {_cell(first['psnr'], 2)}, identity distance {_cell(first['id_distance'], 3)} "
-               f"(p90 {_cell(first['id_p90'], 3)}), rank-1 {_cell(first['id_rank1'], 2)}, "
-               f"seconds {_cell(seconds, 1)}")
+        report(f"{row.name}: PSNR {cell(first['psnr'], 2)}, identity distance {cell(first['id_distance'], 3)} "
+               f"(p90 {cell(first['id_p90'], 3)}), rank-1 {cell(first['id_rank1'], 2)}, "
+               f"seconds {cell(seconds, 1)}")
     return markdown, raw

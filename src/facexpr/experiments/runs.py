@@ -5,6 +5,7 @@ share: their settings and the choice of rows."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +109,17 @@ class TableSettings:
             raise BadInputError(self.out, f"unknown row {', '.join(unknown)}; choose from {', '.join(known)}")
         wanted |= {brings(known[n]) for n in wanted if brings(known[n])}
         return [row for row in rows if name(row) in wanted]
+
+
+def number(value: Any) -> float:
+    """A measure read back from JSON as a float (``"nan"``/``"inf"`` strings included; NaN when missing)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def cell(value: Any, digits: int) -> str:
+    """A table cell: a number with ``digits`` decimals; ``-`` when missing or not a number."""
+    value = number(value)
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"

@@ -54,7 +54,13 @@ from facexpr.evaluation.conditional import (
 from facexpr.evaluation.evaluate import run_model
 from facexpr.evaluation.items import evaluation_items
 from facexpr.evaluation.scoring import Judges, Scorer
-from facexpr.experiments.runs import TableSettings, claim_run, read_summary
+from facexpr.experiments.runs import (
+    TableSettings,
+    cell,
+    claim_run,
+    number,
+    read_summary,
+)
 from facexpr.io import BadInputError, to_uint8, write_text_atomic
 from facexpr.judges.expression import EXPRESSION_CLASSES
 from facexpr.metrics import json_safe
@@ -277,23 +283,11 @@ def from_summary(summary: dict[str, Any] | None) -> dict[str, Any]:
     (and neutral vs happy), with the splits it was measured on."""
     summary = summary or {}
     latent = summary.get("latent_classifier") or {}
-    return {"seconds": _number(summary.get("seconds")), "latent_accuracy": _number(latent.get("accuracy")),
-            "latent_neutral_vs_happy": _number((latent.get("neutral_vs") or {}).get("happy")),
+    return {"seconds": number(summary.get("seconds")), "latent_accuracy": number(latent.get("accuracy")),
+            "latent_neutral_vs_happy": number((latent.get("neutral_vs") or {}).get("happy")),
             "latent_splits": latent.get("splits", [])}
 
 
-def _number(value: Any) -> float:
-    """A value read back from JSON as a float (``"nan"``/``"inf"`` strings included; NaN when missing)."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _cell(value: Any, digits: int) -> str:
-    """A number with ``digits`` decimals; ``-`` when missing or not a number."""
-    number = _number(value)
-    return "-" if math.isnan(number) else f"{number:.{digits}f}"
 
 
 def reference_rows(measures: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
@@ -337,10 +331,10 @@ def render(rows: Sequence[tuple[Row, dict[str, Any] | None]], settings: Seed002S
     first = next((m for _, m in rows if m is not None), None)
     if first is not None:
         for name, values, what in reference_rows(first):
-            lines.append(f"| {name} | " + " | ".join(_cell(values.get(key), digits) for _, key, digits in COLUMNS)
+            lines.append(f"| {name} | " + " | ".join(cell(values.get(key), digits) for _, key, digits in COLUMNS)
                          + f" | {what} |")
     for row, measures in rows:
-        cells = ["(not run yet)" if measures is None else _cell(measures.get(key), digits) for _, key, digits in COLUMNS]
+        cells = ["(not run yet)" if measures is None else cell(measures.get(key), digits) for _, key, digits in COLUMNS]
         lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {row.description} |")
     return "\n".join(lines) + "\n"
 
@@ -412,8 +406,8 @@ def run_seed002(settings: Seed002Settings, report: Callable[[str], None] = lambd
         write_text_atomic(markdown, render(done, settings))
         write_text_atomic(raw, json.dumps(json_safe({"table": TABLE_NAME, "settings": {**spec, **wanted},
                                                      "rows": {r.name: m for r, m in done}}), indent=2, allow_nan=False))
-        report(f"{row.name}: happy {_cell(measures['top1_happy'], 2)} (rank-1 {_cell(measures['id_rank1_happy'], 2)}), "
-               f"rank-1 along the traversal {_cell(measures['id_rank1_traversal'], 2)}, p(neutral) neutralized "
-               f"{_cell(measures['p_neutral'], 2)} (input {_cell(measures['input_p_neutral'], 2)}), latent accuracy "
-               f"{_cell(measures['latent_accuracy'], 2)}, reconstruction PSNR {_cell(measures['reconstruction_psnr'], 2)}")
+        report(f"{row.name}: happy {cell(measures['top1_happy'], 2)} (rank-1 {cell(measures['id_rank1_happy'], 2)}), "
+               f"rank-1 along the traversal {cell(measures['id_rank1_traversal'], 2)}, p(neutral) neutralized "
+               f"{cell(measures['p_neutral'], 2)} (input {cell(measures['input_p_neutral'], 2)}), latent accuracy "
+               f"{cell(measures['latent_accuracy'], 2)}, reconstruction PSNR {cell(measures['reconstruction_psnr'], 2)}")
     return markdown, raw

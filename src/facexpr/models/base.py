@@ -192,13 +192,23 @@ class FaceModel(abc.ABC):
 
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
         """Write ``config.json`` (plus ``extra``, e.g. a training summary) and ``weights.safetensors``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = self.tensors()
-        if tensors:
-            save_tensors_atomic(directory / WEIGHTS_FILE, tensors)
-        write_text_atomic(directory / CONFIG_FILE, json.dumps({**self.config(), **(extra or {})}, indent=2))
-        return directory
+        return save_model_folder(directory, {**self.config(), **(extra or {})}, self.tensors())
+
+
+def save_model_folder(directory: str | Path, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
+    """Write a model folder that loads without executing code: ``config.json`` and, when there are weights,
+    ``weights.safetensors`` (each atomically). Every family's ``save`` ends here."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if tensors:
+        save_tensors_atomic(directory / WEIGHTS_FILE, tensors)
+    write_text_atomic(directory / CONFIG_FILE, json.dumps(config, indent=2))
+    return directory
+
+
+def network_tensors(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A network's weights as contiguous CPU tensors, ready for safetensors."""
+    return {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
 
 
 @runtime_checkable

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from facexpr.io import save_tensors_atomic, write_text_atomic
-from facexpr.models.base import CONFIG_FILE, WEIGHTS_FILE, resize_to
+from facexpr.models.base import network_tensors, resize_to, save_model_folder
 from facexpr.models.classifiers import register_classifier
 from facexpr.models.emotion.config import ExpressionCNNConfig
 from facexpr.models.emotion.layers import ExpressionCNN, as_channels
@@ -65,15 +63,11 @@ class ExpressionCNNModel:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The network's weights."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+        return network_tensors(self.network)
 
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
         """Write ``config.json`` (plus ``extra``, e.g. a training summary) and ``weights.safetensors``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_tensors_atomic(directory / WEIGHTS_FILE, self.tensors())
-        write_text_atomic(directory / CONFIG_FILE, json.dumps({**self.config(), **(extra or {})}, indent=2))
-        return directory
+        return save_model_folder(directory, {**self.config(), **(extra or {})}, self.tensors())
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> ExpressionCNNModel:

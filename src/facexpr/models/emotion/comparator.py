@@ -14,20 +14,20 @@ classifies pairs, not crops, and draws no faces, so it is neither a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from facexpr.io import BadInputError, save_tensors_atomic, write_text_atomic
+from facexpr.io import BadInputError
 from facexpr.models.base import (
-    CONFIG_FILE,
     WEIGHTS_FILE,
+    network_tensors,
     read_model_config,
     read_model_tensors,
     resize_to,
+    save_model_folder,
 )
 from facexpr.models.emotion.config import ComparatorConfig
 from facexpr.models.emotion.layers import FEATURES, ExpressionCNN, as_channels
@@ -116,15 +116,11 @@ class ComparatorModel:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The network's weights."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+        return network_tensors(self.network)
 
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
         """Write ``config.json`` (plus ``extra``, e.g. a training summary) and ``weights.safetensors``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_tensors_atomic(directory / WEIGHTS_FILE, self.tensors())
-        write_text_atomic(directory / CONFIG_FILE, json.dumps({**self.config(), **(extra or {})}, indent=2))
-        return directory
+        return save_model_folder(directory, {**self.config(), **(extra or {})}, self.tensors())
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> ComparatorModel:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facexpr.models.base import FaceModel, register_model, resize_to
+from facexpr.models.base import FaceModel, network_tensors, register_model, resize_to
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, SSVAEConfig
 from facexpr.models.emotion.layers import PaperDecoder, as_channels, paper_encoder
 from facexpr.models.emotion.traverse import Traversable
@@ -186,7 +186,7 @@ class SSVAEModel(Traversable, FaceModel):
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The encoder's and decoder's weights."""
-        return {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+        return network_tensors(self.network)
 
     def _move_tensors(self, device: torch.device) -> None:
         """Move the network."""
