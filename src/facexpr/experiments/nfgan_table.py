@@ -287,17 +287,12 @@ def run_nfgan_table(settings: NFGANTableSettings, report: Callable[[str], None] 
     for row in rows:
         if row.family == "nfgan":
             settings.config(row)
-    for path in settings.data:
-        prepared = open_prepared(path)
-        if settings.eval_split != "all" and settings.eval_split not in prepared.splits:
-            raise BadInputError(prepared.manifest_path, f"no split {settings.eval_split!r} to measure on")
+    settings.eval_sets()
     labels = list(zip(data_labels(settings.data), settings.data))
     judges = judges or Judges.default()
     done: list[tuple[Row, dict[str, Any] | None]] = [(row, None) for row in rows]
     markdown, raw = settings.out / f"table{TABLE_NAME}.md", settings.out / f"table{TABLE_NAME}.json"
-    spec = {"data": [str(Path(d).resolve()) for d in settings.data], "split": settings.split, "size": settings.size,
-            "epochs": settings.epochs, "batch_size": settings.batch_size, "seed": settings.seed,
-            "epoch_items": settings.epoch_items}
+    spec = settings.run_spec(size=settings.size)
     for index, row in enumerate(rows):
         folder = settings.out / row.name
         claim_run(folder, {**spec, "row": row.name, "family": row.family, "fields": row.fields})

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from facexpr.data.pairing import PreparedDataset
 from facexpr.io import BadInputError, write_text_atomic
 from facexpr.training import SUMMARY_FILE, TrainOptions
+from facexpr.training.data import open_prepared
 
 RowT = TypeVar("RowT")
 
@@ -93,6 +95,26 @@ class TableSettings:
                                 min_epoch_items=self.epoch_items, progress=self.progress)
         except ValueError as error:
             raise BadInputError(self.out, str(error)) from None
+
+    def eval_sets(self) -> list[tuple[PreparedDataset, str]]:
+        """Each ``--data`` folder opened, with the split the table measures on (checked before any training).
+
+        Raises:
+            BadInputError: an unreadable folder, or one without :attr:`eval_split`.
+        """
+        sets = []
+        for path in self.data:
+            prepared = open_prepared(path)
+            if self.eval_split != "all" and self.eval_split not in prepared.splits:
+                raise BadInputError(prepared.manifest_path, f"no split {self.eval_split!r} to measure on")
+            sets.append((prepared, self.eval_split))
+        return sets
+
+    def run_spec(self, **extra: Any) -> dict[str, Any]:
+        """What every row's ``experiment.json`` records of these settings (plus a table's ``extra`` fields), so a
+        rerun with other settings is refused instead of mixing runs."""
+        return {"data": [str(Path(d).resolve()) for d in self.data], "split": self.split, "epochs": self.epochs,
+                "batch_size": self.batch_size, "seed": self.seed, "epoch_items": self.epoch_items, **extra}
 
     def choose(self, rows: Sequence[RowT], name: Callable[[RowT], str],
                brings: Callable[[RowT], str | None]) -> list[RowT]:

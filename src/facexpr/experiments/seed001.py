@@ -213,18 +213,11 @@ def run_seed001(settings: Seed001Settings, report: Callable[[str], None] = lambd
         raise BadInputError(settings.out, "table seed001 needs one or more prepared folders (--data)")
     rows = settings.chosen()
     settings.options()
-    sets = []
-    for path in settings.data:
-        prepared = open_prepared(path)
-        if settings.eval_split != "all" and settings.eval_split not in prepared.splits:
-            raise BadInputError(prepared.manifest_path, f"no split {settings.eval_split!r} to measure on")
-        sets.append((prepared, settings.eval_split))
+    sets = settings.eval_sets()
     judges = judges or Judges.default()
     done: list[tuple[Row, dict[str, Any] | None]] = [(row, None) for row in rows]
     markdown, raw = settings.out / f"table{TABLE_NAME}.md", settings.out / f"table{TABLE_NAME}.json"
-    spec = {"data": [str(Path(d).resolve()) for d in settings.data], "split": settings.split,
-            "epochs": settings.epochs, "batch_size": settings.batch_size, "seed": settings.seed,
-            "epoch_items": settings.epoch_items}
+    spec = settings.run_spec()
     for index, row in enumerate(rows):
         folder = settings.out / (row.step1_of or row.name)
         if row.step1_of is None:

@@ -69,7 +69,6 @@ from facexpr.models.base import resize_to
 from facexpr.models.emotion import FaderConfig, FaderModel
 from facexpr.models.emotion.config import NEUTRAL
 from facexpr.models.emotion.layers import as_channels
-from facexpr.training.data import open_prepared
 from facexpr.training.emotion_data import LabelledOptions
 from facexpr.training.fader import train_fader
 
@@ -368,21 +367,14 @@ def run_seed002(settings: Seed002Settings, report: Callable[[str], None] = lambd
     settings.options()
     for row in rows:
         settings.config(row)
-    sets = []
-    for path in settings.data:
-        prepared = open_prepared(path)
-        if settings.eval_split != "all" and settings.eval_split not in prepared.splits:
-            raise BadInputError(prepared.manifest_path, f"no split {settings.eval_split!r} to measure on")
-        sets.append((prepared, settings.eval_split))
+    sets = settings.eval_sets()
     if not any(neutral_photos(prepared, split) for prepared, split in sets):
         raise BadInputError(sets[0][0].manifest_path, f"no neutral photos in split {settings.eval_split!r} of any "
                                                        "--data folder: the traversal starts from them")
     judges = judges or Judges.default()
     done: list[tuple[Row, dict[str, Any] | None]] = [(row, None) for row in rows]
     markdown, raw = settings.out / f"table{TABLE_NAME}.md", settings.out / f"table{TABLE_NAME}.json"
-    spec = {"data": [str(Path(d).resolve()) for d in settings.data], "split": settings.split, "size": settings.size,
-            "epochs": settings.epochs, "batch_size": settings.batch_size, "seed": settings.seed,
-            "epoch_items": settings.epoch_items}
+    spec = settings.run_spec(size=settings.size)
     wanted = {"eval_split": settings.eval_split, "strengths": list(TRAVERSAL_STRENGTHS)}
     for index, row in enumerate(rows):
         folder = settings.out / row.name
