@@ -23,7 +23,9 @@ from facexpr.faces.cues import expression_cues
 from facexpr.io import BadInputError, load_image, to_uint8
 from facexpr.judges.geometry import LandmarkJudge
 from facexpr.models import Classifier, ConditionalModel, IdentityModel, load_model
+from facexpr.models.base import resize_to
 from facexpr.models.emotion import FaderConfig, FaderModel, FaderNet
+from facexpr.models.geometric import face_region_mask
 from facexpr.training.fader import fader_weights, train_fader
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE
@@ -252,3 +254,41 @@ def test_conditions_layers_and_one_line_errors():
         FaderConfig(classes=("happy", "sad"))
     with pytest.raises(ValueError, match="condition must be one of"):
         FaderConfig(condition="siamese")
+
+
+# ------------------------------------------------------------------ on warp (ours)
+
+
+def test_on_warp_adds_the_decoders_change_to_the_geometric_face_inside_its_mask(prepared, tmp_path):
+    """The exported model works at the shipped geometric model's size; outside the face mask of the predicted
+    landmarks its output is the geometric model's, inside the decoder changes it; strength 0 is the geometric
+    model's strength 0; the folder keeps the geometric model and loads without code; bad warp models are one
+    line."""
+    config = CONFIG.with_changes(on_warp=True)
+    result = train_fader(prepared, tmp_path / "warp", "train", config, None, options(epochs=1, min_epoch_items=0))
+    model, geometric = result.model, result.model.geometric
+    assert model.name == "fader-adversarial-on-warp" and geometric is not None and model.size == geometric.size
+    photos = resize_to(expression_crops(prepared, "val", CLASSES)["happy"].unsqueeze(1), geometric.size)
+    explained = geometric.explain(photos, "neutral", 1.0)
+    output = model.predict(photos, "neutral", 1.0)
+    outside = (face_region_mask(explained["goal"], geometric.size) == 0).expand_as(output)
+    assert outside.any() and (~outside).any()
+    torch.testing.assert_close(output[outside], explained["output"][outside], atol=1e-6, rtol=0)
+    assert float((output - explained["output"]).abs().amax()) > 1e-3
+    torch.testing.assert_close(model.predict(photos, "happy", 0.0), geometric.predict(photos, "happy", 0.0),
+                               atol=1e-5, rtol=0)
+    folder = tmp_path / "copied"
+    folder.mkdir()
+    for name in ("config.json", "weights.safetensors"):
+        (folder / name).write_bytes((result.out_dir / name).read_bytes())
+    loaded = load_model(folder)
+    assert isinstance(loaded, FaderModel) and loaded.geometric is not None
+    torch.testing.assert_close(loaded.predict(photos, "happy", 1.0), model.predict(photos, "happy", 1.0),
+                               atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="needs the geometric model"):
+        FaderModel(config.for_data(3, CLASSES))
+    with pytest.raises(ValueError, match="cannot produce sad"):
+        FaderModel(config.for_data(3, ("neutral", "happy", "sad")), geometric=geometric)
+    with pytest.raises(BadInputError, match="must be a geometric model, not fader"):
+        train_fader(prepared, tmp_path / "bad", "train", config.with_changes(warp_model=str(folder)), None,
+                    options(epochs=1, min_epoch_items=0))

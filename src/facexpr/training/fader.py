@@ -13,7 +13,9 @@ trains in every condition, so its loss measures how much emotion z holds.
 ``--siamese COMPARATOR`` adds the siamese guidance in any condition: -log
 p(same) of the reconstruction and a partner crop with the input's expression,
 under a frozen comparator or the FER judge, weighted ``--lambda-siamese``
-(:mod:`facexpr.training.comparator`).
+(:mod:`facexpr.training.comparator`). ``--on-warp`` trains the same networks
+and exports a model whose output starts from a geometric model's face
+(``--warp-model``, kept inside its folder).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from facexpr.io import BadInputError
 from facexpr.models.emotion.config import NEUTRAL, FaderConfig
 from facexpr.models.emotion.fader import FaderModel, FaderNet, latent_head
 from facexpr.models.emotion.layers import as_channels
+from facexpr.models.geometric import GeometricModel
 from facexpr.nn.discriminators import LatentDiscriminator
 from facexpr.training.comparator import SiameseGuide, with_partners
 from facexpr.training.data import DataSource
@@ -43,6 +47,7 @@ from facexpr.training.methods import register_method
 from facexpr.training.module import GENERATOR, GenerativeModule
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
+from facexpr.training.warp_model import load_warp_model
 
 DISCRIMINATOR = "discriminator"
 #: Layers and dropout of the latent discriminator (the Fader paper's MLP).
@@ -78,9 +83,11 @@ class FaderMethod(LabelledMethod):
 
     players = (DISCRIMINATOR, GENERATOR)
 
-    def __init__(self, config: FaderConfig, guide: SiameseGuide | None = None):
+    def __init__(self, config: FaderConfig, guide: SiameseGuide | None = None,
+                 geometric: GeometricModel | None = None):
         super().__init__(config.size, config.channels)
         self.config = config
+        self.geometric = geometric  # on warp; not a torch module: neither trained nor checkpointed
         self.net = FaderNet(config)
         self.critic = latent_head(config.latent, LatentDiscriminator(config.latent, 1, config.critic_hidden,
                                                                      CRITIC_LAYERS, CRITIC_DROPOUT))
@@ -140,7 +147,7 @@ class FaderMethod(LabelledMethod):
         """The trained network as a :class:`FaderModel` (on the CPU, in eval mode)."""
         network = FaderNet(self.config)
         network.load_state_dict({k: v.detach().cpu() for k, v in self.net.state_dict().items()})
-        return FaderModel(self.config, network)
+        return FaderModel(self.config, network, geometric=self.geometric)
 
 
 class AdversarialRamp(Callback):
@@ -154,6 +161,21 @@ class AdversarialRamp(Callback):
         """Raise lambda along the ramp."""
         batches = trainer.global_step // self.players
         pl_module.weights["adversarial"] = self.final * min(1.0, batches / self.ramp_steps)
+
+
+def warp_start(config: FaderConfig) -> GeometricModel:
+    """The geometric model the on-warp output starts from, checked against the data's channels and classes.
+
+    Raises:
+        BadInputError: not a geometric model, other channels, or an expression of the data it cannot produce.
+    """
+    geometric = load_warp_model(config.warp_model, config.channels)
+    missing = [c for c in config.classes if c not in geometric.target_expressions]
+    if missing:
+        raise BadInputError(config.warp_model or "the shipped geometric model",
+                            f"cannot produce {', '.join(missing)} (it knows {', '.join(geometric.target_expressions)});"
+                            " fit one on this data: facexpr train geometric")
+    return geometric
 
 
 @register_method("fader", config=FaderConfig, labelled=LabelledOptions, options=TrainOptions)
@@ -175,12 +197,15 @@ def train_fader(
     ``cpu`` preset, its channels and classes follow the data. With
     ``config.siamese`` every crop gets a partner with its expression (another
     person when possible) and the reconstruction is guided towards "same" as
-    it. The summary holds the latent classifier's accuracy on held-out people.
-    Rerunning after an interruption resumes.
+    it. With ``config.on_warp`` the exported model starts from the geometric
+    model ``config.warp_model`` (the shipped one when empty). The summary
+    holds the latent classifier's accuracy on held-out people. Rerunning
+    after an interruption resumes.
 
     Raises:
-        BadInputError: unreadable data, no labelled crops, ``out`` already holds a finished model, or a
-            ``siamese`` that is neither ``fer`` nor a comparator folder.
+        BadInputError: unreadable data, no labelled crops, ``out`` already holds a finished model, a
+            ``siamese`` that is neither ``fer`` nor a comparator folder, or on warp a ``warp_model`` that is
+            not a geometric model of the data's channels and expressions.
         ValueError: no neutral crops among the classes.
     """
     out_dir = Path(out)
@@ -192,8 +217,9 @@ def train_fader(
     if guide is not None:
         with_partners(datamodule, options.seed)
     config = config.for_data(datamodule.channels, datamodule.classes)
+    geometric = warp_start(config) if config.on_warp else None
     L.seed_everything(options.seed, workers=True, verbose=False)
-    method = FaderMethod(config, guide)
+    method = FaderMethod(config, guide, geometric)
     module = GenerativeModule(method, fader_weights(config), options.lr, options.augment)
     if config.condition == "adversarial" and config.ramp_steps:
         callbacks = (AdversarialRamp(config.adversarial, config.ramp_steps, len(method.players)), *callbacks)

@@ -35,7 +35,7 @@ from torch import nn
 
 from facexpr.io import BadInputError
 from facexpr.models.base import load_model
-from facexpr.models.geometric import GeometricModel, default_model
+from facexpr.models.geometric import GeometricModel
 from facexpr.models.nfgan import (
     NFGANConfig,
     NFGANDiscriminator,
@@ -56,6 +56,7 @@ from facexpr.training.nfgan_losses import (
 )
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
+from facexpr.training.warp_model import load_warp_model
 
 DISCRIMINATOR = "discriminator"
 #: Adam's betas for both players (DCGAN's).
@@ -160,21 +161,8 @@ class NFGANModule(GenerativeModule):
 
 
 def warp_model(config: NFGANConfig, channels: int) -> GeometricModel | None:
-    """The geometric model the on-warp variant refines (``config.warp_model``, or the shipped one), None
-    without ``on_warp``.
-
-    Raises:
-        BadInputError: the folder is not a geometric model, or its channels are not the data's.
-    """
-    if not config.on_warp:
-        return None
-    geometric = load_model(config.warp_model) if config.warp_model else default_model()
-    where = config.warp_model or "the shipped geometric model"
-    if not isinstance(geometric, GeometricModel):
-        raise BadInputError(where, f"--warp-model must be a geometric model, not {geometric.family}")
-    if geometric.channels != channels:
-        raise BadInputError(where, f"works on {geometric.channels}-channel crops, the data has {channels}")
-    return geometric
+    """The geometric model the on-warp variant refines (:func:`load_warp_model`), None without ``on_warp``."""
+    return load_warp_model(config.warp_model, channels) if config.on_warp else None
 
 
 def start_from(method: NFGANMethod, folder: str) -> None:

@@ -152,6 +152,14 @@ class FaderConfig(EmotionConfig):
         lambda_siamese: weight of the siamese guidance (0.01, a nudge: -log p(same) of real same-expression
             pairs of FRL London + Yale is 1.2 under the FER judge, 0.17 under a trained comparator, so the term
             is at most about the reconstruction's mean squared error, 0.01 to 0.05 per pixel).
+        on_warp: ours: the output is the geometric model's face for the target at the strength (the person's
+            own pixels moved to the predicted landmarks, its appearance step) plus the decoder's change of
+            appearance (decode(z, y) - decode(z, y_input)), carried by the same warp and added inside the face
+            mask, at the geometric model's resolution; training is the same. Off: the decoder's face (the
+            paper's).
+        warp_model: the geometric model folder the on-warp output starts from (empty: the one shipped with
+            facexpr, fitted on all 82 FRL London people; give one fitted on the training split to score FRL
+            fairly). It must know every expression of the data; its weights are saved in the Fader's folder.
         preset: the preset the other fields' defaults come from: cpu (64 px RGB, pooling stride 2, y at every
             decoder layer) or paper (128 px grey, stride 1, the final dense layer, y at the input only).
     """
@@ -169,6 +177,8 @@ class FaderConfig(EmotionConfig):
     critic_hidden: int = 256
     siamese: str | None = None
     lambda_siamese: float = 0.01
+    on_warp: bool = False
+    warp_model: str = ""
 
     def __post_init__(self) -> None:
         """Validate the shared fields, the condition, neutral among the classes and the weights."""

@@ -9,6 +9,11 @@ attributes, so that ``strength`` moves y in a straight line from the input's
 expression). Each attribute can also be traversed (``facexpr sample --traverse``,
 :mod:`facexpr.models.emotion.traverse`) over its training range, 0 to 1: the
 decoder learnt from one-hot labels.
+
+With ``on_warp`` (ours) the output starts from the geometric model's face for
+the target and strength, which keeps the person's own pixels, and the decoder
+contributes what it changes of the face's appearance (decode(z, y) minus
+decode(z, y_input)), moved by the same warp and added inside the face mask.
 """
 
 from __future__ import annotations
@@ -23,6 +28,13 @@ from facexpr.models.base import FaceModel, network_tensors, register_model, resi
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, FaderConfig
 from facexpr.models.emotion.layers import PaperDecoder, as_channels, paper_encoder
 from facexpr.models.emotion.traverse import Traversable
+from facexpr.models.geometric import GeometricModel, face_region_mask
+from facexpr.models.geometric.embedded import (
+    embedded_config,
+    embedded_tensors,
+    split_embedded,
+)
+from facexpr.models.geometric.warp import apply_grid
 
 #: The values each attribute took in training: the decoder got the crops' one-hot labels.
 ATTRIBUTE_RANGE = (0.0, 1.0)
@@ -72,16 +84,32 @@ class FaderModel(Traversable, FaceModel):
     own expression, reconstructed) through 1 (the target) to 1.5 (exaggerated). Neutral by default, so
     ``facexpr neutralize`` works; :meth:`for_target` sets another default. It also classifies (its latent
     classifier), so ``facexpr classify --model DIR`` accepts it, and traverses each attribute from 0 to 1
-    with the code z and the other attributes (read by the latent classifier) kept.
+    with the code z and the other attributes (read by the latent classifier) kept (the decoder's faces).
+    On warp, ``geometric`` (kept inside the model) gives the face the decoder's change of appearance is added
+    to, and the model works at its resolution.
+
+    Raises:
+        ValueError: a default target outside the classes, or on warp without a geometric model that knows every
+            class (naming the missing ones).
     """
 
     family = "fader"
 
-    def __init__(self, config: FaderConfig, network: FaderNet | None = None, target_expression: str | None = None):
+    def __init__(self, config: FaderConfig, network: FaderNet | None = None, target_expression: str | None = None,
+                 geometric: GeometricModel | None = None):
         default = target_expression or NEUTRAL
         if default not in config.classes:
             raise ValueError(f"fader cannot produce {default!r} (it knows: {', '.join(config.classes)})")
-        super().__init__(config.size, config.channels, None, default, max_inputs=1)
+        if config.on_warp:
+            if geometric is None:
+                raise ValueError("the on-warp Fader needs the geometric model its output starts from")
+            missing = [c for c in config.classes if c not in geometric.target_expressions]
+            if missing:
+                raise ValueError(f"the geometric model cannot produce {', '.join(missing)} "
+                                 f"(it knows: {', '.join(geometric.target_expressions)})")
+        self.geometric = geometric if config.on_warp else None
+        size = self.geometric.size if self.geometric is not None else config.size
+        super().__init__(size, config.channels, None, default, max_inputs=1)
         self.fader_config = config
         self.network = (network if network is not None else FaderNet(config)).eval()
 
@@ -97,8 +125,8 @@ class FaderModel(Traversable, FaceModel):
 
     @property
     def name(self) -> str:
-        """``fader-<condition>``."""
-        return f"fader-{self.fader_config.condition}"
+        """``fader-<condition>`` (``-on-warp`` appended for ours)."""
+        return f"fader-{self.fader_config.condition}" + ("-on-warp" if self.geometric is not None else "")
 
     def for_target(self, target: str) -> FaderModel:
         """The same network producing ``target`` by default.
@@ -106,11 +134,11 @@ class FaderModel(Traversable, FaceModel):
         Raises:
             ValueError: an expression the model was not trained for (naming the known ones).
         """
-        return FaderModel(self.fader_config, self.network, self.check_request(target)).to(self.device)
+        return FaderModel(self.fader_config, self.network, self.check_request(target), self.geometric).to(self.device)
 
     def _crops(self, crops: torch.Tensor) -> torch.Tensor:
-        """Crops (B, C, H, W) at the model's size and channels."""
-        return as_channels(resize_to(crops.float(), self.size), self.channels)
+        """Crops (B, C, H, W) at the network's size and channels."""
+        return as_channels(resize_to(crops.float(), self.fader_config.size), self.channels)
 
     @torch.no_grad()
     def classify(self, crops: torch.Tensor) -> torch.Tensor:
@@ -123,7 +151,7 @@ class FaderModel(Traversable, FaceModel):
     def predict(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0) -> torch.Tensor:
         """The first photo of each item (B, N, C, H, W) with ``target`` (default :attr:`target_expression`) at
         ``strength`` in [0, 1.5]: y = y_input + strength * (y_target - y_input), y_input read by the latent
-        classifier.
+        classifier; decoded, or on warp added as a change of appearance to the geometric model's face.
 
         Raises:
             ValueError: an unknown target, a strength outside [0, 1.5], or crops of the wrong shape.
@@ -136,7 +164,21 @@ class FaderModel(Traversable, FaceModel):
         codes, own = self.latent_attributes(inputs[:, 0])
         index = torch.full((codes.shape[0],), self.fader_config.classes.index(chosen), device=codes.device)
         wanted = self.network.label_attributes(index)
-        return self.network.decode(codes, own + strength * (wanted - own)).clamp(0, 1)
+        faces = self.network.decode(codes, own + strength * (wanted - own))
+        if self.geometric is None:
+            return faces.clamp(0, 1)
+        return self._on_warp(inputs[:, :1], chosen, strength, faces - self.network.decode(codes, own))
+
+    def _on_warp(self, inputs: torch.Tensor, target: str, strength: float, change: torch.Tensor) -> torch.Tensor:
+        """The geometric model's faces (B, C, S, S) for ``target`` at ``strength`` plus the decoder's change of
+        appearance (B, C, s, s), upsampled, moved by the same warp as the photo and kept inside the face mask
+        of the predicted landmarks (where the decoder's blur cannot reach the hair and background)."""
+        size = self.geometric.size
+        explained = self.geometric.explain(resize_to(inputs.float(), size), target, strength)
+        change = F.interpolate(change.float().cpu(), size=(size, size), mode="bilinear", align_corners=False)
+        carried, _ = apply_grid(change, explained["grid"][:, 0])
+        mask = face_region_mask(explained["goal"], size)
+        return (explained["output"] + mask * carried).clamp(0, 1).to(inputs.device)
 
     @property
     def traversable(self) -> tuple[str, ...]:
@@ -158,21 +200,24 @@ class FaderModel(Traversable, FaceModel):
         return self.network.decode(rest, attributes)
 
     def config(self) -> dict[str, Any]:
-        """Base config plus ``fader`` (the training configuration, classes included)."""
-        return {**super().config(), "fader": self.fader_config.to_dict()}
+        """Base config plus ``fader`` (the training configuration, classes included) and, on warp,
+        ``geometric`` (its config)."""
+        return {**super().config(), "fader": self.fader_config.to_dict(), **embedded_config(self.geometric)}
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The encoder's, decoder's and latent classifier's weights."""
-        return network_tensors(self.network)
+        """The encoder's, decoder's and latent classifier's weights (and, on warp, the geometric model's)."""
+        return {**network_tensors(self.network), **embedded_tensors(self.geometric)}
 
     def _move_tensors(self, device: torch.device) -> None:
-        """Move the network."""
+        """Move the network (the geometric model runs on the CPU)."""
         self.network.to(device)
 
     @classmethod
     def from_saved(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> FaderModel:
-        """Rebuild the network from ``config["fader"]`` and load the saved weights."""
+        """Rebuild the network from ``config["fader"]`` (and the geometric model from ``config["geometric"]``)
+        and load the saved weights."""
         fader_config = FaderConfig.from_dict(config["fader"])
+        own, geometric = split_embedded(config, tensors)
         network = FaderNet(fader_config)
-        network.load_state_dict(tensors)
-        return cls(fader_config, network, config.get("target_expression"))
+        network.load_state_dict(own)
+        return cls(fader_config, network, config.get("target_expression"), geometric)

@@ -8,14 +8,17 @@ import torch
 
 from facexpr.models.base import FaceModel, dial_strength, register_model, resize_to
 from facexpr.models.geometric import GeometricModel
+from facexpr.models.geometric.embedded import (
+    embedded_config,
+    embedded_tensors,
+    split_embedded,
+)
 from facexpr.models.nfgan.config import NFGANConfig
 from facexpr.models.nfgan.networks import NFGANNet, NFGANRefiner, build_generator
 from facexpr.models.nfgan.warp_base import warp_base
 
 #: ITU-R BT.601 luma weights of R, G, B (what a grey network sees of a colour crop).
 LUMA = (0.299, 0.587, 0.114)
-#: Prefix of the on-warp variant's geometric model tensors in the saved weights.
-GEOMETRIC_PREFIX = "geometric."
 
 
 def to_network_channels(images: torch.Tensor, grey: bool) -> torch.Tensor:
@@ -103,15 +106,12 @@ class NFGANModel(FaceModel):
 
     def config(self) -> dict[str, Any]:
         """Base config plus ``nfgan`` (the training configuration) and, on warp, ``geometric`` (its config)."""
-        extra = {"geometric": self.geometric.config()} if self.geometric is not None else {}
-        return {**super().config(), "nfgan": self.nfgan_config.to_dict(), **extra}
+        return {**super().config(), "nfgan": self.nfgan_config.to_dict(), **embedded_config(self.geometric)}
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The generator's weights and batch-norm statistics (and, on warp, the geometric model's tensors)."""
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        if self.geometric is not None:
-            tensors.update({GEOMETRIC_PREFIX + k: v.contiguous() for k, v in self.geometric.tensors().items()})
-        return tensors
+        return {**tensors, **embedded_tensors(self.geometric)}
 
     def _move_tensors(self, device: torch.device) -> None:
         """Move the network (the geometric model runs on the CPU)."""
@@ -123,9 +123,6 @@ class NFGANModel(FaceModel):
         and load the saved weights."""
         nfgan_config = NFGANConfig.from_dict(config["nfgan"])
         net = build_generator(nfgan_config)
-        net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(GEOMETRIC_PREFIX)})
-        geometric = None
-        if nfgan_config.on_warp:
-            own = {k.removeprefix(GEOMETRIC_PREFIX): v for k, v in tensors.items() if k.startswith(GEOMETRIC_PREFIX)}
-            geometric = GeometricModel.from_saved(config["geometric"], own)
+        own, geometric = split_embedded(config, tensors)
+        net.load_state_dict(own)
         return cls(nfgan_config, int(config["channels"]), net, geometric)
