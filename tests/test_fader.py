@@ -31,8 +31,9 @@ from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE
 
 CLASSES = ("neutral", "happy")
-#: The test's Fader: 32 px, a small code, a short ramp and a strong adversary so a few epochs show the game.
-CONFIG = FaderConfig.from_preset("cpu", size=32, latent=32, ramp_steps=64, adversarial=1.0)
+#: The test's Fader: 32 px, a small code, a short ramp and a strong adversary so a few epochs show the game; the
+#: decoder's own faces (the paper's), which these tests are about.
+CONFIG = FaderConfig.from_preset("cpu", size=32, latent=32, ramp_steps=64, adversarial=1.0, on_warp=False)
 DISCRIMINATOR_LOSS = "train/discriminator_latent_bce_epoch"
 #: The traversal tests' Fader: a code of 8 numbers leaves the expression to y, so ten epochs learn a smile slider
 #: (with CONFIG's 32, the happy strips of held-out neutral faces kept their mouth corners: lift 0.033 at both ends
@@ -260,14 +261,15 @@ def test_conditions_layers_and_one_line_errors():
 
 
 def test_on_warp_adds_the_decoders_change_to_the_geometric_face_inside_its_mask(prepared, tmp_path):
-    """The exported model works at the shipped geometric model's size; outside the face mask of the predicted
-    landmarks its output is the geometric model's, inside the decoder changes it; strength 0 is the geometric
-    model's strength 0; the folder keeps the geometric model and loads without code; bad warp models are one
-    line."""
-    config = CONFIG.with_changes(on_warp=True)
+    """The cpu preset's default: a geometric model fitted on the same training crops; outside the face mask of
+    the predicted landmarks the output is the geometric model's, inside the decoder changes it; strength 0 is
+    the geometric model's strength 0; the folder keeps the geometric model and loads without code; bad warp
+    models are one line."""
+    config = CONFIG.with_changes(on_warp=FaderConfig.from_preset("cpu").on_warp)
     result = train_fader(prepared, tmp_path / "warp", "train", config, None, options(epochs=1, min_epoch_items=0))
     model, geometric = result.model, result.model.geometric
     assert model.name == "fader-adversarial-on-warp" and geometric is not None and model.size == geometric.size
+    assert geometric.training["data"] == [str(prepared)] and geometric.training["split"] == ["train"]
     photos = resize_to(expression_crops(prepared, "val", CLASSES)["happy"].unsqueeze(1), geometric.size)
     explained = geometric.explain(photos, "neutral", 1.0)
     output = model.predict(photos, "neutral", 1.0)
@@ -292,3 +294,4 @@ def test_on_warp_adds_the_decoders_change_to_the_geometric_face_inside_its_mask(
     with pytest.raises(BadInputError, match="must be a geometric model, not fader"):
         train_fader(prepared, tmp_path / "bad", "train", config.with_changes(warp_model=str(folder)), None,
                     options(epochs=1, min_epoch_items=0))
+    assert not FaderConfig.from_preset("paper").on_warp and not FaderConfig.from_dict({}).on_warp

@@ -90,11 +90,6 @@ KNOWN_FAILURES = {
     "neutral shape to show: landmark error 0.0584 vs identity's 0.0370",
     ("vae", "mean", "id_distance"): "to dlib's descriptor its blurred reconstructions are further from the person "
     "than the others' average face: 0.690 vs mean-neutral's 0.355 (PSNR does beat it, 21.1 vs 16.4 dB)",
-    ("fader", "identity", "psnr"): "the recipe's 5 epochs leave the paper's decoder far from the face (blurred, "
-    "its code too small for the person): PSNR 13.4 vs identity's 32.8 dB",
-    ("fader", "identity", "landmark_error"): "landmark error 0.0779 vs identity's 0.0370",
-    ("fader", "mean", "psnr"): "PSNR 13.4 vs mean-neutral's 16.4 dB",
-    ("fader", "mean", "id_distance"): "not the person to dlib: 0.702 vs mean-neutral's 0.355",
     ("ssvae", "identity", "psnr"): "the paper's latent is the class layer (one axis per expression, here one number): "
     "it cannot carry the person; PSNR 13.1 vs identity's 32.8 dB",
     ("ssvae", "identity", "landmark_error"): "landmark error 0.103 vs identity's 0.0370",

@@ -1,4 +1,4 @@
-"""Table seed002 (issue 13): the three Fader conditions train into their own folders, are measured on held-out
+"""Table seed002 (issue 13): the three Fader conditions and ours on warp train into their own folders, are measured on held-out
 people (traversal, neutralizing, reconstruction, the latent classifier), written as Markdown + JSON in table order,
 read back on a rerun without training or measuring again, and bad tables or data are one-line errors."""
 
@@ -20,7 +20,7 @@ from facexpr.io import BadInputError
 from facexpr.training import SUMMARY_FILE
 
 #: The rows the tiny table runs, in table order (asked for the other way round).
-ROW_NAMES = ["l2", "adversarial"]
+ROW_NAMES = ["l2", "on-warp"]
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +34,9 @@ def prepared(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def table(prepared, tmp_path_factory):
-    """Rows adversarial and l2 (asked in that order), one tiny epoch at 32 px: the settings, the report lines, the
+    """Rows on-warp and l2 (asked in that order), one tiny epoch at 32 px: the settings, the report lines, the
     judges and the tables' paths."""
-    settings = Seed002Settings(data=(prepared,), out=tmp_path_factory.mktemp("out") / "t", rows=("adversarial", "l2"),
+    settings = Seed002Settings(data=(prepared,), out=tmp_path_factory.mktemp("out") / "t", rows=("on-warp", "l2"),
                                epochs=1, batch_size=8, epoch_items=16, size=32, progress=False)
     lines: list[str] = []
     judges = Judges.default()
@@ -62,7 +62,8 @@ def test_rows_come_out_in_order_with_every_column_finite(table):
         assert row["reconstructed_items"] == 4 and row["seconds"] > 0
         assert math.isfinite(row["input_p_neutral"]) and 0 <= row["reference"]["top1_happy"] <= 1
         config = json.loads((settings.out / name / "config.json").read_text())
-        assert config["family"] == "fader" and config["fader"]["condition"] == name
+        assert config["family"] == "fader" and config["fader"]["condition"] == name.replace("on-warp", "adversarial")
+        assert config["fader"]["on_warp"] == (name == "on-warp") and ("geometric" in config) == (name == "on-warp")
     assert [line.split(":")[0] for line in lines if line.endswith("training")] == ROW_NAMES
 
 
@@ -76,14 +77,14 @@ def test_a_rerun_reads_the_rows_back_without_training_or_measuring(table):
     # the command line with the same settings reads the table back too
     result = CliRunner().invoke(app, ["experiments", "--table", "seed002", "--data", str(settings.data[0]), "--out",
                                       str(settings.out), "--epochs", "1", "--batch-size", "8", "--epoch-items", "16",
-                                      "--size", "32", "--rows", "adversarial,l2", "--no-progress"])
-    assert result.exit_code == 0 and "| adversarial |" in result.output, result.output
+                                      "--size", "32", "--rows", "on-warp,l2", "--no-progress"])
+    assert result.exit_code == 0 and "| on-warp |" in result.output, result.output
     assert not any(f"{name}: training" in result.output or f"{name}: measuring" in result.output
                    for name in ROW_NAMES), result.output
 
 
 def test_bad_settings_are_one_line_errors(prepared, tmp_path):
-    with pytest.raises(BadInputError, match="unknown row nope; choose from l2, multiclass, adversarial") as unknown:
+    with pytest.raises(BadInputError, match="unknown row nope; choose from l2, multiclass, adversarial, on-warp") as unknown:
         run_seed002(Seed002Settings(data=(prepared,), out=tmp_path / "a", rows=("nope",)))
     with pytest.raises(BadInputError, match="no split 'holdout'") as missing:
         run_seed002(Seed002Settings(data=(prepared,), out=tmp_path / "b", eval_split="holdout"))

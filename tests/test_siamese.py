@@ -183,7 +183,7 @@ def test_a_guided_run_resumes_with_a_trained_comparator(prepared, comparator, tm
     out = tmp_path / "fader"
     run = TrainOptions(epochs=2, batch_size=8, lr=2e-3, progress=False, logs=False, augment=False,
                        min_epoch_items=0, checkpoint_every=1)
-    config = FaderConfig.from_preset("cpu", size=32, latent=8, siamese=str(comparator))
+    config = FaderConfig.from_preset("cpu", size=32, latent=8, siamese=str(comparator), on_warp=False)
     with pytest.raises((KeyboardInterrupt, SystemExit)):
         train_fader(prepared, out, "train", config, None, run, callbacks=(interrupt_at(6),))
     assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / SUMMARY_FILE).exists()
@@ -199,7 +199,7 @@ def test_a_guided_run_resumes_with_a_trained_comparator(prepared, comparator, tm
 def test_a_bad_siamese_is_a_one_line_error(prepared, tmp_path, spec, message):
     path = tmp_path / spec
     if spec == "fader":
-        FaderModel(FaderConfig.from_preset("cpu", size=32)).save(path)
+        FaderModel(FaderConfig.from_preset("cpu", size=32, on_warp=False)).save(path)
     result = runner.invoke(app, ["train", "fader", "--data", str(prepared), "--out", str(tmp_path / "out"),
                                  "--siamese", str(path), *QUIET])
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output

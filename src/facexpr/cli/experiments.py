@@ -69,7 +69,7 @@ def experiments_command(
     """Regenerate the thesis' tables (6.1 stage-1 encoders x beta schedules; 6.2 N input photos; 6.3 transfer
     modes x encoders), table seed001 (two-step CNN and conditional DCGAN as published, and the fixes), table
     nfgan (NFGAN without each loss, as published, and on the geometric model's face) or table seed002 (the Fader
-    network's three conditions: l2, multiclass, adversarial) as Markdown + JSON in --out; finished runs are read
+    network's three conditions: l2, multiclass, adversarial; and ours, on-warp) as Markdown + JSON in --out; finished runs are read
     back, interrupted ones resume."""
     from facexpr.experiments import TABLES, ExperimentSettings, run_tables
 

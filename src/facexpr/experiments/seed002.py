@@ -3,10 +3,13 @@
 "Facial Emotion Representation and Reconstruction with VAEs" trains its Fader
 network under three conditions: L2 reconstruction only; L2 and the multiclass
 emotion loss on the latent; L2, multiclass and the adversarial latent
-discriminator. Each row trains one condition (the ``cpu`` preset at the
-table's crop size otherwise) on the training split of every given prepared
-folder into ``OUT/<row>`` and measures it on the held-out people of
-``eval_split`` of all folders together:
+discriminator. Each of those rows trains one condition as published (the
+decoder's faces; the ``cpu`` preset at the table's crop size otherwise), and
+the row ``on-warp`` the cpu preset itself (ours: the adversarial condition,
+its decoder's change of appearance added to a geometric model's face, the
+geometric model fitted on the same crops), on the training split of every
+given prepared folder into ``OUT/<row>``; each is measured on the held-out
+people of ``eval_split`` of all folders together:
 
 * the traversal, on every held-out neutral photo, each expression the model
   knows but neutral dialled at the strengths :data:`TRAVERSAL_STRENGTHS` and
@@ -20,8 +23,8 @@ folder into ``OUT/<row>`` and measures it on the held-out people of
   face (the pieces of :mod:`facexpr.evaluation.evaluate`): the FER judge's
   p(neutral), the landmark error and identity rank-1 against the person's real
   neutral photo, beside the same scores of the input photo itself;
-* reconstruction PSNR: strength 0 (the input's own attributes, read by the
-  latent classifier) against the input, over every held-out photo;
+* reconstruction PSNR: the decoder's face at the input's own attributes (read
+  by the latent classifier) against the input, over every held-out photo;
 * the latent classifier's accuracy on held-out people, from the training
   summary (:func:`facexpr.training.emotion_data.held_out_scores`: each
   folder's test split, else its val split).
@@ -85,18 +88,21 @@ BATCH_SIZE = 64
 
 @dataclass(frozen=True)
 class Row:
-    """One of the paper's Fader conditions: the table's name for it, the ``condition`` of
+    """A Fader row: the table's name for it, the ``condition`` and ``on_warp`` of
     :class:`~facexpr.models.emotion.FaderConfig`, and what it trains with."""
 
     name: str
     condition: str
     description: str = ""
+    on_warp: bool = False
 
 
 ROWS: tuple[Row, ...] = (
     Row("l2", "l2", "L2 reconstruction only (the latent classifier reads a detached code)"),
     Row("multiclass", "multiclass", "L2 + the latent classifier's cross-entropy"),
-    Row("adversarial", "adversarial", "L2 + multiclass + the latent discriminator (the default)"),
+    Row("adversarial", "adversarial", "L2 + multiclass + the latent discriminator, as published"),
+    Row("on-warp", "adversarial", "the adversarial networks, their change of appearance added to a geometric "
+        "model's face (ours, the default)", on_warp=True),
 )
 
 #: Markdown columns after the row's name: (header, key in the row's measures, decimals).
@@ -133,13 +139,14 @@ class Seed002Settings(TableSettings):
         return self.choose(ROWS, lambda row: row.name, lambda row: None)
 
     def config(self, row: Row) -> FaderConfig:
-        """The Fader config of ``row``: the cpu preset at the table's size with the row's condition.
+        """The Fader config of ``row``: the cpu preset at the table's size with the row's condition and on warp
+        or not.
 
         Raises:
             BadInputError: a size the networks cannot be built at.
         """
         try:
-            return FaderConfig.from_preset("cpu", size=self.size, condition=row.condition)
+            return FaderConfig.from_preset("cpu", size=self.size, condition=row.condition, on_warp=row.on_warp)
         except ValueError as error:
             raise BadInputError(self.out, str(error)) from None
 
@@ -150,7 +157,7 @@ class FixedStrength(FaderModel):
     network is shared, not copied)."""
 
     def __init__(self, model: FaderModel, strength: float):
-        super().__init__(model.fader_config, model.network, model.target_expression)
+        super().__init__(model.fader_config, model.network, model.target_expression, model.geometric)
         self.strength = strength
         self.to(model.device)
 
@@ -258,14 +265,17 @@ def unchanged_top1(model: FaderModel, sets: Sequence[tuple[PreparedDataset, str]
 
 @torch.no_grad()
 def reconstruction_psnr(model: FaderModel, sets: Sequence[tuple[PreparedDataset, str]]) -> dict[str, Any]:
-    """PSNR of strength 0 (the input's own attributes: the model's reconstruction) against the input, mean over
-    every held-out photo of the model's expressions (identical images, PSNR infinite, are left out of the mean)."""
+    """PSNR of the decoder's reconstruction (the input's own attributes, read by the latent classifier: strength 0
+    of the decoder's faces) against the input at the network's size, mean over every held-out photo of the model's
+    expressions (identical images, PSNR infinite, are left out of the mean). On warp it is the same decoder's:
+    its strength 0 is the photo itself."""
     values: list[float] = []
     for prepared, split in sets:
         records = prepared.select(split=_split(split), expressions=model.target_expressions)
         for start in range(0, len(records), BATCH_SIZE):
-            crops = crops_for(model, prepared, records[start:start + BATCH_SIZE])
-            rebuilt = model.predict(crops[:, None].to(model.device), NEUTRAL, 0.0).cpu()
+            crops = resize_to(crops_for(model, prepared, records[start:start + BATCH_SIZE]), model.fader_config.size)
+            rest, own = model.latent_attributes(crops.to(model.device))
+            rebuilt = model.decode_attributes(rest, own).clamp(0, 1).cpu()
             values += [float(v) for v in np.atleast_1d(metrics.psnr(to_uint8(rebuilt), to_uint8(crops)))]
     return {"reconstruction_psnr": _mean(values), "reconstructed_items": len(values)}
 
@@ -304,7 +314,7 @@ def render(rows: Sequence[tuple[Row, dict[str, Any] | None]], settings: Seed002S
     """The table as Markdown: heading, settings and what the columns mean, the reference rows, one line per row."""
     strengths = ", ".join(f"{s:g}" for s in TRAVERSAL_STRENGTHS)
     lines = [
-        "# Table seed002: the emotion-VAE paper's Fader network under its three conditions",
+        "# Table seed002: the emotion-VAE paper's Fader network under its three conditions, and ours on warp",
         "",
         (f"Trained on split `{settings.split}` of {', '.join(f'`{d}`' for d in settings.data)} together (cpu preset "
          f"at {settings.size} px, at most {settings.epochs} epochs of at least {settings.epoch_items} items, batch "
@@ -321,8 +331,8 @@ def render(rows: Sequence[tuple[Row, dict[str, Any] | None]], settings: Seed002S
          "landmark error the distance of the 51 inner dlib landmarks from the real neutral photo's (inter-ocular "
          "units), rank-1 against the real neutral photos. Latent classifier: accuracy on held-out people (each "
          "folder's test split, else val) and neutral vs happy told apart by the larger of the two probabilities. "
-         "Reconstruction PSNR: strength 0 (the input's own attributes) against the input, every held-out photo. "
-         "Seconds: training, wall clock."),
+         "Reconstruction PSNR: the decoder's face at the input's own attributes against the input, every held-out "
+         "photo. Seconds: training, wall clock."),
         "",
         "| row | " + " | ".join(header for header, _, _ in COLUMNS) + " | what |",
         "|---|" + "---:|" * len(COLUMNS) + "---|",

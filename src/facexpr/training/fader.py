@@ -13,9 +13,10 @@ trains in every condition, so its loss measures how much emotion z holds.
 ``--siamese COMPARATOR`` adds the siamese guidance in any condition: -log
 p(same) of the reconstruction and a partner crop with the input's expression,
 under a frozen comparator or the FER judge, weighted ``--lambda-siamese``
-(:mod:`facexpr.training.comparator`). ``--on-warp`` trains the same networks
-and exports a model whose output starts from a geometric model's face
-(``--warp-model``, kept inside its folder).
+(:mod:`facexpr.training.comparator`). ``--on-warp`` (the cpu preset's) trains the
+same networks and exports a model whose output starts from a geometric
+model's face (``--warp-model``, or one fitted on the same training crops;
+kept inside its folder).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ from facexpr.nn.discriminators import LatentDiscriminator
 from facexpr.training.comparator import SiameseGuide, with_partners
 from facexpr.training.data import DataSource
 from facexpr.training.emotion_data import (
+    EmotionDataModule,
     LabelledOptions,
     held_out_scores,
     record_in_summary,
 )
 from facexpr.training.expression_cnn import LabelledMethod, emotion_datamodule
+from facexpr.training.geometric_fit import fit_geometric
 from facexpr.training.methods import register_method
 from facexpr.training.module import GENERATOR, GenerativeModule
 from facexpr.training.options import TrainOptions
@@ -163,13 +166,18 @@ class AdversarialRamp(Callback):
         pl_module.weights["adversarial"] = self.final * min(1.0, batches / self.ramp_steps)
 
 
-def warp_start(config: FaderConfig) -> GeometricModel:
-    """The geometric model the on-warp output starts from, checked against the data's channels and classes.
+def warp_start(config: FaderConfig, datamodule: EmotionDataModule) -> GeometricModel:
+    """The geometric model the on-warp output starts from: ``config.warp_model``, or one fitted on the
+    datamodule's training crops; checked against the data's channels and classes.
 
     Raises:
-        BadInputError: not a geometric model, other channels, or an expression of the data it cannot produce.
+        BadInputError: not a geometric model, other channels, an expression of the data it cannot produce, or
+            training crops it cannot be fitted on.
     """
-    geometric = load_warp_model(config.warp_model, config.channels)
+    if config.warp_model:
+        geometric = load_warp_model(config.warp_model, config.channels)
+    else:
+        geometric = fit_geometric(datamodule.prepared, datamodule.split, channels=config.channels)
     missing = [c for c in config.classes if c not in geometric.target_expressions]
     if missing:
         raise BadInputError(config.warp_model or "the shipped geometric model",
@@ -198,7 +206,8 @@ def train_fader(
     ``config.siamese`` every crop gets a partner with its expression (another
     person when possible) and the reconstruction is guided towards "same" as
     it. With ``config.on_warp`` the exported model starts from the geometric
-    model ``config.warp_model`` (the shipped one when empty). The summary
+    model ``config.warp_model`` (when empty, one fitted on the same training
+    crops, in seconds). The summary
     holds the latent classifier's accuracy on held-out people. Rerunning
     after an interruption resumes.
 
@@ -217,7 +226,7 @@ def train_fader(
     if guide is not None:
         with_partners(datamodule, options.seed)
     config = config.for_data(datamodule.channels, datamodule.classes)
-    geometric = warp_start(config) if config.on_warp else None
+    geometric = warp_start(config, datamodule) if config.on_warp else None
     L.seed_everything(options.seed, workers=True, verbose=False)
     method = FaderMethod(config, guide, geometric)
     module = GenerativeModule(method, fader_weights(config), options.lr, options.augment)

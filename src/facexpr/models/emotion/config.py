@@ -20,10 +20,11 @@ GENERATIVE_PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {**BASE_PRESETS["cpu"], "final_dense": False},
     "paper": {**BASE_PRESETS["paper"], "final_dense": True},
 }
-#: The Fader network's presets: on CPUs its decoder also gets y at every layer.
+#: The Fader network's presets: on CPUs its decoder also gets y at every layer, and its output starts from the
+#: geometric model's face (on warp).
 FADER_PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": {**GENERATIVE_PRESETS["cpu"], "every_layer": True},
-    "paper": {**GENERATIVE_PRESETS["paper"], "every_layer": False},
+    "cpu": {**GENERATIVE_PRESETS["cpu"], "every_layer": True, "on_warp": True},
+    "paper": {**GENERATIVE_PRESETS["paper"], "every_layer": False, "on_warp": False},
 }
 #: The Fader network's training conditions in the paper: reconstruction (L2) only; L2 and the multiclass
 #: emotion loss on the latent; L2, multiclass and the adversarial latent discriminator.
@@ -152,16 +153,17 @@ class FaderConfig(EmotionConfig):
         lambda_siamese: weight of the siamese guidance (0.01, a nudge: -log p(same) of real same-expression
             pairs of FRL London + Yale is 1.2 under the FER judge, 0.17 under a trained comparator, so the term
             is at most about the reconstruction's mean squared error, 0.01 to 0.05 per pixel).
-        on_warp: ours: the output is the geometric model's face for the target at the strength (the person's
-            own pixels moved to the predicted landmarks, its appearance step) plus the decoder's change of
-            appearance (decode(z, y) - decode(z, y_input)), carried by the same warp and added inside the face
-            mask, at the geometric model's resolution; training is the same. Off: the decoder's face (the
-            paper's).
-        warp_model: the geometric model folder the on-warp output starts from (empty: the one shipped with
-            facexpr, fitted on all 82 FRL London people; give one fitted on the training split to score FRL
-            fairly). It must know every expression of the data; its weights are saved in the Fader's folder.
+        on_warp: ours (the cpu preset's): the output is the geometric model's face for the target at the
+            strength (the person's own pixels moved to the predicted landmarks, then its appearance step) plus
+            the decoder's change of appearance (decode(z, y) - decode(z, y_input)), carried by the same warp and
+            added inside the face mask, at the geometric model's resolution; the networks train as without it.
+            Off: the decoder's face (the paper's; False for configs saved before the option existed).
+        warp_model: the geometric model folder the on-warp output starts from; empty: one fitted on the Fader's
+            own training crops (``facexpr train geometric``'s defaults, seconds), so it knows every expression
+            of the data and no other people. Its weights are saved in the Fader's folder.
         preset: the preset the other fields' defaults come from: cpu (64 px RGB, pooling stride 2, y at every
-            decoder layer) or paper (128 px grey, stride 1, the final dense layer, y at the input only).
+            decoder layer, on warp) or paper (128 px grey, stride 1, the final dense layer, y at the input only,
+            the decoder's face).
     """
 
     presets: ClassVar[dict[str, dict[str, Any]]] = FADER_PRESETS
