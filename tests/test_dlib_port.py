@@ -24,7 +24,12 @@ from facexpr.judges.dlib_resnet import (
     face_chip_transforms,
     read_dlib_resnet,
 )
-from facexpr.judges.geometry import WORK_SIZE, crop_list, fixed_face_box, working_landmarks
+from facexpr.judges.geometry import (
+    WORK_SIZE,
+    crop_list,
+    fixed_face_box,
+    working_landmarks,
+)
 from facexpr.judges.identity import IdentityJudge
 
 #: FRL London photos compared with dlib (the first ones in id order).

@@ -21,11 +21,11 @@ from facexpr.data.synthetic import (
     identity_from_seed,
     render_face,
 )
-from facexpr.io import BadInputError, write_image_atomic
+from facexpr.io import BadInputError, as_channels, write_image_atomic
 from facexpr.models import Classifier
 from facexpr.models.classifiers import load_classifier
 from facexpr.models.emotion import ExpressionCNNConfig, ExpressionCNNModel
-from facexpr.models.emotion.layers import ExpressionCNN, as_channels, trunk_features
+from facexpr.models.emotion.layers import ExpressionCNN, trunk_features
 from facexpr.training.emotion_data import LabelledOptions, neutral_versus
 from facexpr.training.expression_cnn import train_expression_cnn
 from facexpr.training.options import TrainOptions

@@ -10,13 +10,13 @@ from PIL import Image
 from facexpr.faces import (
     FacePipeline,
     align_face,
+    detect,
     detect_faces,
     neutrality_score,
     paste_back,
     reference_cues,
     template_points,
 )
-from facexpr.faces import detect
 from facexpr.faces.align import eye_centres
 from facexpr.io import load_image
 

@@ -25,7 +25,12 @@ from facexpr.faces import (
 from facexpr.faces.align import alignment_matrix, transform_points
 from facexpr.faces.detect import rotate_image, unrotate_points
 from facexpr.faces.models import FACE_DESCRIPTOR, LANDMARKS_68
-from facexpr.faces.pose import MODEL_INDICES, MODEL_POINTS, camera_matrix, pose_from_rotation
+from facexpr.faces.pose import (
+    MODEL_INDICES,
+    MODEL_POINTS,
+    camera_matrix,
+    pose_from_rotation,
+)
 
 
 def _similarity(angle_degrees, scale, tx, ty):

@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facexpr.faces import NeutralFrameFilter, neutral_frontal_rows, openface_landmarks, read_openface_csv
+from facexpr.faces import (
+    NeutralFrameFilter,
+    neutral_frontal_rows,
+    openface_landmarks,
+    read_openface_csv,
+)
 from facexpr.faces.openface import THESIS_AUS
 from facexpr.io import BadInputError
 

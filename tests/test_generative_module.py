@@ -17,8 +17,15 @@ from facexpr.io import BadInputError
 from facexpr.models.base import FaceModel
 from facexpr.nn import PatchGAN, UNet
 from facexpr.training import (
-    ConditionalDataModule, GenerativeModule, LabelledDataModule, NeutralDataModule, NShotDataModule, PairedDataModule, TrainingMethod,
-    TrainOptions, run_training,
+    ConditionalDataModule,
+    GenerativeModule,
+    LabelledDataModule,
+    NeutralDataModule,
+    NShotDataModule,
+    PairedDataModule,
+    TrainingMethod,
+    TrainOptions,
+    run_training,
 )
 from facexpr.training.module import weighted_sum
 

@@ -13,9 +13,21 @@ from typer.testing import CliRunner
 from facexpr.cli import app
 from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, prepare_dataset
-from facexpr.data.synthetic import ActionUnits, EXPRESSIONS, face_landmarks, generate_dataset, identity_from_seed
+from facexpr.data.synthetic import (
+    EXPRESSIONS,
+    ActionUnits,
+    face_landmarks,
+    generate_dataset,
+    identity_from_seed,
+)
 from facexpr.evaluation import evaluate
-from facexpr.faces.align import DEFAULT_WEIGHTS, alignment_points, similarity_transform, template_points, transform_points
+from facexpr.faces.align import (
+    DEFAULT_WEIGHTS,
+    alignment_points,
+    similarity_transform,
+    template_points,
+    transform_points,
+)
 from facexpr.io import load_image
 from facexpr.models import ConditionalModel, load_model
 from facexpr.models.geometric import (
@@ -29,9 +41,10 @@ from facexpr.models.geometric import (
     to_crop_units,
     tps_warp,
 )
+from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.model import merge_weights
 from facexpr.models.geometric.warp import sampling_grid
-from facexpr.training.geometric_fit import fit_geometric
+from facexpr.training.geometric_fit import fit_geometric, is_grey
 
 runner = CliRunner()
 SIZE = 128
@@ -195,6 +208,36 @@ def test_fitted_model_knows_every_expression_and_round_trips(fitted, synthetic, 
     inputs = data.load(data.select("test", "happy")[0])[None, None]
     torch.testing.assert_close(loaded.predict(inputs), fitted.predict(inputs), atol=1e-4, rtol=0)
     assert json.loads((tmp_path / "m" / "config.json").read_text())["family"] == "geometric"
+
+
+def test_an_appearance_step_learnt_from_grey_photos_corrects_brightness_only(synthetic, fitted, tmp_path):
+    """Grey pairs (three equal channels, as Yale's beside FRL London's colour crops): a per-channel step would
+    pull every channel to one grey level and turn colour faces grey; the luma step adds one correction to every
+    channel, so a colour crop keeps its colour differences, and the choice survives saving."""
+    torch.manual_seed(0)
+    grey = torch.rand(16, 1, 16, 16).expand(-1, 3, -1, -1).contiguous()
+    targets = 0.5 + 0.4 * (grey - 0.5)  # a correction that pulls each pixel towards mid-grey
+    colour = torch.rand(4, 3, 16, 16)
+    assert is_grey(grey).all() and not is_grey(colour).any()
+    plain = Appearance.fit(grey, targets, 0.3, 0.0, "neutral")
+    luma = Appearance.fit(grey, targets, 0.3, 0.0, "neutral", luma=True)
+
+    def chroma(crops):
+        return (crops[:, 0] - crops[:, 1]).abs().mean()
+
+    assert chroma(colour + plain.correction(colour)) < 0.7 * chroma(colour)
+    correction = luma.correction(colour)
+    torch.testing.assert_close(correction[:, 0], correction[:, 2], atol=1e-6, rtol=0)
+    torch.testing.assert_close(chroma(colour + correction), chroma(colour), atol=1e-5, rtol=0)
+    model = fit_geometric([PreparedDataset(synthetic, grey=True)], "train", channels=3)
+    assert model.channels == 3 and all(step.luma for step in model.appearance.values())
+    model.save(tmp_path / "grey")
+    loaded = load_model(tmp_path / "grey")
+    assert all(step.luma for step in loaded.appearance.values())
+    data = PreparedDataset(synthetic)
+    inputs = data.load(data.select("test", "happy")[0])[None, None]
+    torch.testing.assert_close(loaded.predict(inputs), model.predict(inputs), atol=1e-4, rtol=0)
+    assert not any(step.luma for step in fitted.appearance.values())
 
 
 def test_neutralizes_unseen_synthetic_people(fitted, synthetic, tmp_path):

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facexpr.io import BadInputError, file_sha256, load_image, write_image_atomic, write_text_atomic
+from facexpr.io import (
+    BadInputError,
+    file_sha256,
+    load_image,
+    write_image_atomic,
+    write_text_atomic,
+)
 
 
 def _gradient(height: int = 40, width: int = 50) -> np.ndarray:

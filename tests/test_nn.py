@@ -11,8 +11,17 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from facexpr.nn import (
-    ARCHITECTURES, DCGANDiscriminator, LatentDiscriminator, MaskHead, PatchGAN, UNet, build_decoder, build_encoder,
-    concat_planes, inject, tile_planes,
+    ARCHITECTURES,
+    DCGANDiscriminator,
+    LatentDiscriminator,
+    MaskHead,
+    PatchGAN,
+    UNet,
+    build_decoder,
+    build_encoder,
+    concat_planes,
+    inject,
+    tile_planes,
 )
 
 ARCHS = ("vgg", "resnet", "bigconv")

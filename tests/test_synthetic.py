@@ -9,6 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from facexpr.data.sidecar import (
+    read_landmarks_sidecar,
+    sidecar_path,
+    write_landmarks_sidecar,
+)
 from facexpr.data.synthetic import (
     EXPRESSIONS,
     ActionUnits,
@@ -19,7 +24,6 @@ from facexpr.data.synthetic import (
     identity_from_seed,
     render_face,
 )
-from facexpr.data.sidecar import read_landmarks_sidecar, sidecar_path, write_landmarks_sidecar
 from facexpr.io import file_sha256, load_image
 
 PERSON = identity_from_seed(1)

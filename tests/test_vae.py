@@ -10,7 +10,14 @@ import torch
 
 import facexpr
 from facexpr.models.vae import (
-    ARCHITECTURES, BaseDecoder, BaseEncoder, BetaVAE, VAEConfig, VAEModel, kl_divergence, reparameterize,
+    ARCHITECTURES,
+    BaseDecoder,
+    BaseEncoder,
+    BetaVAE,
+    VAEConfig,
+    VAEModel,
+    kl_divergence,
+    reparameterize,
 )
 
 ARCHS = ("vgg", "resnet", "bigconv")

@@ -21,7 +21,13 @@ import torch
 
 from facexpr.faces import FacePipeline, paste_back, paste_warp
 from facexpr.faces.pipeline import AlignedFace
-from facexpr.io import BadInputError, from_uint8, load_image, to_uint8, write_image_atomic
+from facexpr.io import (
+    BadInputError,
+    from_uint8,
+    load_image,
+    to_uint8,
+    write_image_atomic,
+)
 from facexpr.models import Classifier, FaceModel, WarpingModel
 
 Progress = Callable[[int, int, str], None]

@@ -10,7 +10,12 @@ from typing import Optional
 import typer
 
 from facexpr.cli.common import console, friendly_errors
-from facexpr.faces.openface import THESIS_AUS, NeutralFrameFilter, neutral_frontal_rows, read_openface_csv
+from facexpr.faces.openface import (
+    THESIS_AUS,
+    NeutralFrameFilter,
+    neutral_frontal_rows,
+    read_openface_csv,
+)
 from facexpr.io import write_text_atomic
 
 

@@ -9,7 +9,12 @@ import typer
 from rich.table import Table
 
 from facexpr.cli.common import console, friendly_errors, progress_bar
-from facexpr.data.prepare import VIDEO_SUFFIXES, PrepareOptions, PrepareResult, prepare_dataset
+from facexpr.data.prepare import (
+    VIDEO_SUFFIXES,
+    PrepareOptions,
+    PrepareResult,
+    prepare_dataset,
+)
 from facexpr.data.readers import FORMATS
 from facexpr.data.splits import parse_ratios
 from facexpr.io import BadInputError

@@ -40,7 +40,12 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from facexpr.data.augment import balance_expressions
-from facexpr.data.records import EXPRESSIONS, FaceRecord, normalize_expression, read_manifest
+from facexpr.data.records import (
+    EXPRESSIONS,
+    FaceRecord,
+    normalize_expression,
+    read_manifest,
+)
 from facexpr.io import BadInputError, load_image
 
 SubjectKey = tuple[str, str]

@@ -25,10 +25,16 @@ import numpy as np
 
 from facexpr.data.readers import read_dataset
 from facexpr.data.records import FaceRecord, Skip, write_manifest, write_skips
-from facexpr.data.splits import assign_splits, split_summary
 from facexpr.data.sidecar import read_landmarks_sidecar
+from facexpr.data.splits import assign_splits, split_summary
 from facexpr.faces import AlignedFace, FacePipeline
-from facexpr.io import BadInputError, file_sha256, load_image, write_image_atomic, write_text_atomic
+from facexpr.io import (
+    BadInputError,
+    file_sha256,
+    load_image,
+    write_image_atomic,
+    write_text_atomic,
+)
 
 #: Bump when alignment output changes, so that caches from older versions are not reused.
 PIPELINE_VERSION = 1

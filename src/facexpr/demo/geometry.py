@@ -25,8 +25,8 @@ from facexpr.io import from_uint8, load_image, to_uint8, write_image_atomic
 from facexpr.models import FaceModel, load_model
 from facexpr.models.base import CONFIG_FILE, resize_to
 from facexpr.models.geometric import GeometricModel
-from facexpr.training.geometric_fit import fit_geometric
 from facexpr.models.masked_regression import MaskedRegression
+from facexpr.training.geometric_fit import fit_geometric
 from facexpr.viz import contact_sheet, displacement_map, draw_landmark_moves
 
 COLUMNS = ("input", "landmarks moved", "warp", "geometric", "masked regr.",

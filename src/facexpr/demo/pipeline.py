@@ -34,8 +34,8 @@ from facexpr.data.pairing import PreparedDataset
 from facexpr.data.prepare import PrepareOptions, ProgressCallback, prepare_dataset
 from facexpr.data.records import FaceRecord
 from facexpr.data.synthetic import generate_dataset
-from facexpr.io import load_image, write_image_atomic, write_text_atomic
 from facexpr.demo.geometry import Comparison, compare_on
+from facexpr.io import load_image, write_image_atomic, write_text_atomic
 from facexpr.models import FaceModel, load_model
 from facexpr.viz import contact_sheet, draw_landmarks
 
@@ -113,7 +113,12 @@ def train_demo_models(prepared: PreparedDataset, models_dir: Path, settings: Dem
     """
     from facexpr.models.neutralizer import NeutralizerConfig
     from facexpr.models.vae import VAEConfig
-    from facexpr.training import BetaSchedule, TrainOptions, train_neutralizer, train_vae
+    from facexpr.training import (
+        BetaSchedule,
+        TrainOptions,
+        train_neutralizer,
+        train_vae,
+    )
 
     vae_dir, neutralizer_dir = models_dir / "vae", models_dir / "neutralizer"
     config = VAEConfig.from_preset("cpu", arch="resnet", size=settings.model_size)

@@ -64,14 +64,13 @@ from facexpr.experiments.runs import (
     number,
     read_summary,
 )
-from facexpr.io import BadInputError, to_uint8, write_text_atomic
+from facexpr.io import BadInputError, as_channels, to_uint8, write_text_atomic
 from facexpr.judges.expression import EXPRESSION_CLASSES
 from facexpr.metrics import json_safe
 from facexpr.models import load_model
 from facexpr.models.base import resize_to
 from facexpr.models.emotion import FaderConfig, FaderModel
 from facexpr.models.emotion.config import NEUTRAL
-from facexpr.models.emotion.layers import as_channels
 from facexpr.training.emotion_data import LabelledOptions
 from facexpr.training.fader import train_fader
 

@@ -17,12 +17,27 @@ from facexpr.faces.align import (
     similarity_transform,
     template_points,
 )
-from facexpr.faces.cues import ExpressionCues, expression_cues, neutrality_score, reference_cues
+from facexpr.faces.cues import (
+    ExpressionCues,
+    expression_cues,
+    neutrality_score,
+    reference_cues,
+)
 from facexpr.faces.detect import Face, detect_faces
 from facexpr.faces.models import model_file
-from facexpr.faces.openface import NeutralFrameFilter, neutral_frontal_rows, openface_landmarks, read_openface_csv
+from facexpr.faces.openface import (
+    NeutralFrameFilter,
+    neutral_frontal_rows,
+    openface_landmarks,
+    read_openface_csv,
+)
 from facexpr.faces.pipeline import AlignedFace, FacePipeline, align_face
-from facexpr.faces.pose import HeadPose, estimate_head_pose, frontality_score, rotation_matrix
+from facexpr.faces.pose import (
+    HeadPose,
+    estimate_head_pose,
+    frontality_score,
+    rotation_matrix,
+)
 
 __all__ = [
     "DEFAULT_WEIGHTS",

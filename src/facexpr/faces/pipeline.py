@@ -15,7 +15,13 @@ from facexpr.faces.align import (
     warp_to_crop,
 )
 from facexpr.faces.cues import ExpressionCues, expression_cues, neutrality_score
-from facexpr.faces.detect import Face, check_image, describe_search, detect_faces, to_grey
+from facexpr.faces.detect import (
+    Face,
+    check_image,
+    describe_search,
+    detect_faces,
+    to_grey,
+)
 from facexpr.faces.pose import HeadPose, estimate_head_pose, frontality_score
 
 

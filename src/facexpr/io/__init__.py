@@ -8,7 +8,7 @@ from facexpr.io.images import (
     write_image_atomic,
     write_text_atomic,
 )
-from facexpr.io.tensors import from_uint8, save_tensors_atomic, to_uint8
+from facexpr.io.tensors import as_channels, from_uint8, save_tensors_atomic, to_uint8
 
-__all__ = ["BadInputError", "file_sha256", "from_uint8", "load_image", "save_tensors_atomic", "to_uint8",
+__all__ = ["BadInputError", "as_channels", "file_sha256", "from_uint8", "load_image", "save_tensors_atomic", "to_uint8",
            "write_bytes_atomic", "write_image_atomic", "write_text_atomic"]

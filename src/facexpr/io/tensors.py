@@ -12,6 +12,27 @@ from safetensors.torch import save
 
 from facexpr.io.images import write_bytes_atomic
 
+#: ITU-R BT.601 luma weights of R, G, B (OpenCV's RGB2GRAY, which fer uses): how a colour crop becomes grey.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def as_channels(crops: torch.Tensor, channels: int) -> torch.Tensor:
+    """Crops (..., C, H, W) with ``channels`` channels: RGB to grey by luma, grey to RGB by repetition,
+    unchanged when they already have them.
+
+    Raises:
+        ValueError: crops or a request other than 1 or 3 channels.
+    """
+    have = crops.shape[-3]
+    if have == channels:
+        return crops
+    if have == 3 and channels == 1:
+        weights = crops.new_tensor(LUMA).view(3, 1, 1)
+        return (crops * weights).sum(-3, keepdim=True)
+    if have == 1 and channels == 3:
+        return crops.expand(*crops.shape[:-3], 3, *crops.shape[-2:])
+    raise ValueError(f"expected crops with 1 or 3 channels and a request for 1 or 3, got {have} and {channels}")
+
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images (..., C, H, W) in [0, 1] -> uint8 (..., H, W, C), or (..., H, W) for one channel, as written to PNG."""

@@ -7,7 +7,12 @@
 
 from facexpr.judges.expression import EXPRESSION_CLASSES, ExpressionJudge, MiniXception
 from facexpr.judges.geometry import LandmarkJudge, inter_ocular_distance, landmark_error
-from facexpr.judges.identity import IdentityJudge, IdentityScores, descriptor_distances, identity_scores
+from facexpr.judges.identity import (
+    IdentityJudge,
+    IdentityScores,
+    descriptor_distances,
+    identity_scores,
+)
 
 __all__ = [
     "EXPRESSION_CLASSES", "ExpressionJudge", "IdentityJudge", "IdentityScores", "LandmarkJudge", "MiniXception",

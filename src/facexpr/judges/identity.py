@@ -33,7 +33,12 @@ import numpy as np
 import torch
 
 from facexpr.faces.models import shape_predictor
-from facexpr.judges.dlib_resnet import DESCRIPTOR_SIZE, descriptors_from_chips, extract_face_chips, load_dlib_resnet
+from facexpr.judges.dlib_resnet import (
+    DESCRIPTOR_SIZE,
+    descriptors_from_chips,
+    extract_face_chips,
+    load_dlib_resnet,
+)
 from facexpr.judges.geometry import Crops, crop_list, working_landmarks
 
 #: dlib's same-person threshold on the descriptor distance.

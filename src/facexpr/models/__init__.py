@@ -1,8 +1,16 @@
 """facexpr's models, one package per method, all behind :class:`facexpr.models.base.FaceModel`."""
 
 from facexpr.models.base import (
-    MODEL_FAMILIES, Classifier, ConditionalModel, FaceModel, LatentModel, SamplingModel, SubjectHeldOutModel,
-    WarpingModel, load_model, register_model,
+    MODEL_FAMILIES,
+    Classifier,
+    ConditionalModel,
+    FaceModel,
+    LatentModel,
+    SamplingModel,
+    SubjectHeldOutModel,
+    WarpingModel,
+    load_model,
+    register_model,
 )
 from facexpr.models.baselines import IdentityModel, MeanFaceModel
 

@@ -16,7 +16,12 @@ import torch
 
 from facexpr.io import BadInputError
 from facexpr.judges.expression import EXPRESSION_CLASSES, ExpressionJudge
-from facexpr.models.base import Classifier, load_model, read_model_config, read_model_tensors
+from facexpr.models.base import (
+    Classifier,
+    load_model,
+    read_model_config,
+    read_model_tensors,
+)
 
 #: What ``facexpr classify --model`` calls the FER2013 judge.
 FER_CLASSIFIER = "fer"

@@ -13,12 +13,23 @@
 """
 
 from facexpr.nn.backbones import (
-    ARCHITECTURES, LOGVAR_LIMIT, BackboneConfig, BaseDecoder, BaseEncoder, build_decoder, build_encoder,
+    ARCHITECTURES,
+    LOGVAR_LIMIT,
+    BackboneConfig,
+    BaseDecoder,
+    BaseEncoder,
+    build_decoder,
+    build_encoder,
     register_architecture,
 )
 from facexpr.nn.blending import MaskHead, warp
 from facexpr.nn.conditioning import concat_planes, inject, tile_planes
-from facexpr.nn.discriminators import DCGANDiscriminator, DiscriminatorOutput, LatentDiscriminator, PatchGAN
+from facexpr.nn.discriminators import (
+    DCGANDiscriminator,
+    DiscriminatorOutput,
+    LatentDiscriminator,
+    PatchGAN,
+)
 from facexpr.nn.generator import ConditionalEncoderDecoder, he_initialise
 from facexpr.nn.unet import UNet
 

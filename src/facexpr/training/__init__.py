@@ -21,7 +21,13 @@
   ``facexpr benchmark`` times.
 """
 
-from facexpr.training.callbacks import IncrementalBeta, ThesisStopping, TrainingClock, departure_exceeded, next_beta
+from facexpr.training.callbacks import (
+    IncrementalBeta,
+    ThesisStopping,
+    TrainingClock,
+    departure_exceeded,
+    next_beta,
+)
 from facexpr.training.cdcgan import CDCGANMethod, train_cdcgan
 from facexpr.training.data import (
     ConditionalDataModule,
@@ -36,16 +42,31 @@ from facexpr.training.expression_cnn import ExpressionCNNMethod, train_expressio
 from facexpr.training.fader import FaderMethod, train_fader
 from facexpr.training.geometric import GeometricRun, train_geometric
 from facexpr.training.geometric_fit import fit_geometric
-from facexpr.training.masked_regression import MaskedRegressionConfig, train_masked_regression
+from facexpr.training.masked_regression import (
+    MaskedRegressionConfig,
+    train_masked_regression,
+)
 from facexpr.training.methods import METHODS, TrainableMethod, register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
-from facexpr.training.neutralizer import NeutralizerMethod, Stage1Source, load_stage1, train_neutralizer
+from facexpr.training.neutralizer import (
+    NeutralizerMethod,
+    Stage1Source,
+    load_stage1,
+    train_neutralizer,
+)
 from facexpr.training.nfgan import NFGANMethod, train_nfgan
 from facexpr.training.options import BETA_SCHEDULES, BetaSchedule, TrainOptions
 from facexpr.training.ssvae import SSVAEMethod, train_ssvae
-from facexpr.training.trainer import SUMMARY_FILE, TrainResult, build_trainer, last_checkpoint, run_training
+from facexpr.training.trainer import (
+    SUMMARY_FILE,
+    TrainResult,
+    build_trainer,
+    last_checkpoint,
+    run_training,
+)
 from facexpr.training.twostep import Step1Method, Step2Method, train_twostep
 from facexpr.training.vae import VAEMethod, train_vae
+
 from facexpr.training.recipes import RECIPES, fit_family, register_recipe  # noqa: E402  isort: skip
 
 __all__ = [

@@ -36,7 +36,7 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from facexpr.data.balance import BalancedDataset
 from facexpr.data.pairing import LabelledFaceDataset
-from facexpr.io import BadInputError
+from facexpr.io import BadInputError, as_channels
 from facexpr.judges.expression import ExpressionJudge
 from facexpr.models.emotion.comparator import (
     ComparatorModel,
@@ -44,7 +44,6 @@ from facexpr.models.emotion.comparator import (
     load_comparator,
 )
 from facexpr.models.emotion.config import FER_GUIDE, ComparatorConfig
-from facexpr.models.emotion.layers import as_channels
 from facexpr.training.data import DataSource, RepeatedDataset, open_prepared
 from facexpr.training.emotion_data import (
     HELD_OUT_SPLITS,

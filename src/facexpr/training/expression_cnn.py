@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from facexpr.io import as_channels
 from facexpr.models.emotion.cnn import ExpressionCNNModel, build_cnn
 from facexpr.models.emotion.config import ExpressionCNNConfig
-from facexpr.models.emotion.layers import as_channels
 from facexpr.training.data import DataSource
 from facexpr.training.emotion_data import (
     LABEL_CHART,

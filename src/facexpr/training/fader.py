@@ -30,10 +30,9 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-from facexpr.io import BadInputError
+from facexpr.io import BadInputError, as_channels
 from facexpr.models.emotion.config import NEUTRAL, FaderConfig
 from facexpr.models.emotion.fader import FaderModel, FaderNet, latent_head
-from facexpr.models.emotion.layers import as_channels
 from facexpr.models.geometric import GeometricModel
 from facexpr.nn.discriminators import LatentDiscriminator
 from facexpr.training.comparator import SiameseGuide, with_partners

@@ -64,6 +64,13 @@ def _with_channels(crop: torch.Tensor, channels: int) -> torch.Tensor:
     return crop.expand(channels, -1, -1) if channels == 3 else crop.mean(0, keepdim=True)
 
 
+def is_grey(crops: torch.Tensor) -> torch.Tensor:
+    """Per crop (B, C, S, S), whether it is grey: one channel, or three equal ones (a grey photo in RGB data)."""
+    if crops.shape[1] == 1:
+        return torch.ones(len(crops), dtype=torch.bool)
+    return (crops[:, :1] == crops[:, 1:]).flatten(1).all(1)
+
+
 def _splits(datasets: Sequence[PreparedDataset], split: str | None | Sequence[str | None]) -> list[str | None]:
     """One split per dataset: the same for all, or one each."""
     if split is None or isinstance(split, str):
@@ -187,8 +194,9 @@ def fit_geometric(
             goal = to_pixels(model.target_shapes(crops.shapes[sources], target, 1.0), size)
             warped, _ = tps_warp(crops.images[sources], to_pixels(crops.shapes[sources], size), goal)
             targets_images = crops.images[torch.tensor([t for _, t in pairs])]
+            luma = bool(is_grey(crops.images[sources]).any() or is_grey(targets_images).any())
             model.appearance[target] = Appearance.fit(warped, targets_images, options.appearance_lambda, sigma, target,
-                                                      options.region)
+                                                      options.region, luma)
     model.training = {
         "data": [str(d.root) for d in datasets],
         "split": [s or "all" for s in _splits(datasets, split)],

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from torch import nn
 from kornia.metrics import ssim
 from lightning.pytorch.callbacks import Callback
+from torch import nn
 
 from facexpr.io import BadInputError
 from facexpr.models.base import load_model
@@ -25,7 +25,6 @@ from facexpr.training.methods import register_method
 from facexpr.training.module import GenerativeModule, TrainingMethod
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import TrainResult, check_out_dir, run_training
-
 
 #: Taps of the Gaussian SSIM window (sigma 1.5), as in the evaluation's SSIM.
 SSIM_WINDOW = 11

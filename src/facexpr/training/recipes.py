@@ -16,17 +16,17 @@ from typing import Callable
 
 from facexpr.data.pairing import PreparedDataset
 from facexpr.models import MODEL_FAMILIES, FaceModel
-from facexpr.models.neutralizer import NeutralizerConfig
 from facexpr.models.cdcgan import CDCGANConfig
 from facexpr.models.emotion import FaderConfig, SSVAEConfig
+from facexpr.models.neutralizer import NeutralizerConfig
 from facexpr.models.nfgan import NFGANConfig
 from facexpr.models.twostep import TwoStepConfig
 from facexpr.models.vae import VAEConfig
 from facexpr.training.cdcgan import train_cdcgan
 from facexpr.training.fader import train_fader
 from facexpr.training.geometric_fit import fit_geometric
-from facexpr.training.nfgan import train_nfgan
 from facexpr.training.neutralizer import train_neutralizer
+from facexpr.training.nfgan import train_nfgan
 from facexpr.training.options import BetaSchedule, TrainOptions
 from facexpr.training.ssvae import train_ssvae
 from facexpr.training.trainer import TrainResult

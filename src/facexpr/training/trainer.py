@@ -25,7 +25,13 @@ from typing import Any, Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, EMAWeightAveraging, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    EMAWeightAveraging,
+    ModelCheckpoint,
+    RichProgressBar,
+)
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from facexpr.io import BadInputError, write_text_atomic

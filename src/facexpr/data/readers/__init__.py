@@ -14,7 +14,16 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from facexpr.data.readers import ckplus, csv_manifest, frl_london, generic, jaffe, kdef, rafd, yale
+from facexpr.data.readers import (
+    ckplus,
+    csv_manifest,
+    frl_london,
+    generic,
+    jaffe,
+    kdef,
+    rafd,
+    yale,
+)
 from facexpr.data.readers.base import ReadResult
 from facexpr.io import BadInputError
 

@@ -21,7 +21,13 @@ import re
 from collections import defaultdict, deque
 from pathlib import Path
 
-from facexpr.data.readers.base import ReadResult, dataset_folder, finish, is_image, walk_files
+from facexpr.data.readers.base import (
+    ReadResult,
+    dataset_folder,
+    finish,
+    is_image,
+    walk_files,
+)
 from facexpr.data.records import FaceRecord, Skip
 from facexpr.io import BadInputError
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facexpr.data.readers.base import ReadResult, dataset_folder, finish, is_image, walk_files
+from facexpr.data.readers.base import (
+    ReadResult,
+    dataset_folder,
+    finish,
+    is_image,
+    walk_files,
+)
 from facexpr.data.records import FaceRecord, Skip, normalize_expression
 
 FORMAT = "generic"

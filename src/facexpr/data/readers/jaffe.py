@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from facexpr.data.readers.base import ReadResult, dataset_folder, finish, is_image, mostly_named, walk_files
+from facexpr.data.readers.base import (
+    ReadResult,
+    dataset_folder,
+    finish,
+    is_image,
+    mostly_named,
+    walk_files,
+)
 from facexpr.data.records import FaceRecord, Skip
 
 FORMAT = "jaffe"

@@ -30,7 +30,13 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from facexpr.data.readers.base import ReadResult, dataset_folder, finish, mostly_named, walk_files
+from facexpr.data.readers.base import (
+    ReadResult,
+    dataset_folder,
+    finish,
+    mostly_named,
+    walk_files,
+)
 from facexpr.data.records import FaceRecord, Skip, normalize_expression
 from facexpr.io import file_sha256
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import torch
 
+from facexpr.io import as_channels
 from facexpr.models.base import network_tensors, resize_to, save_model_folder
 from facexpr.models.classifiers import register_classifier
 from facexpr.models.emotion.config import ExpressionCNNConfig
-from facexpr.models.emotion.layers import ExpressionCNN, as_channels
+from facexpr.models.emotion.layers import ExpressionCNN
 
 
 def build_cnn(config: ExpressionCNNConfig) -> ExpressionCNN:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from facexpr.io import BadInputError
+from facexpr.io import BadInputError, as_channels
 from facexpr.models.base import (
     WEIGHTS_FILE,
     network_tensors,
@@ -30,7 +30,7 @@ from facexpr.models.base import (
     save_model_folder,
 )
 from facexpr.models.emotion.config import ComparatorConfig
-from facexpr.models.emotion.layers import FEATURES, ExpressionCNN, as_channels
+from facexpr.models.emotion.layers import FEATURES, ExpressionCNN
 
 COMPARATOR_FAMILY = "comparator"
 

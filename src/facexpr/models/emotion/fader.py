@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facexpr.io import as_channels
 from facexpr.models.base import FaceModel, network_tensors, register_model, resize_to
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, FaderConfig
-from facexpr.models.emotion.layers import PaperDecoder, as_channels, paper_encoder
+from facexpr.models.emotion.layers import PaperDecoder, paper_encoder
 from facexpr.models.emotion.traverse import Traversable
 from facexpr.models.geometric import GeometricModel, face_region_mask
 from facexpr.models.geometric.embedded import (
@@ -171,11 +172,14 @@ class FaderModel(Traversable, FaceModel):
 
     def _on_warp(self, inputs: torch.Tensor, target: str, strength: float, change: torch.Tensor) -> torch.Tensor:
         """The geometric model's faces (B, C, S, S) for ``target`` at ``strength`` plus the decoder's change of
-        appearance (B, C, s, s), upsampled, moved by the same warp as the photo and kept inside the face mask
-        of the predicted landmarks (where the decoder's blur cannot reach the hair and background)."""
+        appearance (B, C, s, s) as a change of brightness (its luma, added to every channel: the decoder's
+        colours are blurred averages, and an expression it saw only in grey photos would turn faces grey),
+        upsampled, moved by the same warp as the photo and kept inside the face mask of the predicted landmarks
+        (where the decoder's blur cannot reach the hair and background)."""
         size = self.geometric.size
         explained = self.geometric.explain(resize_to(inputs.float(), size), target, strength)
-        change = F.interpolate(change.float().cpu(), size=(size, size), mode="bilinear", align_corners=False)
+        change = as_channels(change.float().cpu(), 1).expand(-1, self.channels, -1, -1)
+        change = F.interpolate(change, size=(size, size), mode="bilinear", align_corners=False)
         carried, _ = apply_grid(change, explained["grid"][:, 0])
         mask = face_region_mask(explained["goal"], size)
         return (explained["output"] + mask * carried).clamp(0, 1).to(inputs.device)

@@ -125,21 +125,3 @@ class ExpressionCNN(nn.Module):
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         """Class logits (B, K)."""
         return self.head(self.dropout(self.features(crops)))
-
-
-#: ITU-R BT.601 luma weights: how an RGB crop becomes grey for the paper's grey networks.
-LUMA = (0.299, 0.587, 0.114)
-
-
-def as_channels(crops: torch.Tensor, channels: int) -> torch.Tensor:
-    """Crops (..., C, H, W) with ``channels`` channels: RGB to grey by luma, grey to RGB by repetition,
-    unchanged when they already have them."""
-    have = crops.shape[-3]
-    if have == channels:
-        return crops
-    if have == 3 and channels == 1:
-        weights = crops.new_tensor(LUMA).view(3, 1, 1)
-        return (crops * weights).sum(-3, keepdim=True)
-    if have == 1 and channels == 3:
-        return crops.expand(*crops.shape[:-3], 3, *crops.shape[-2:])
-    raise ValueError(f"expected crops with 1 or 3 channels, got {have}")

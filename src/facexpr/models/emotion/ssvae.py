@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facexpr.io import as_channels
 from facexpr.models.base import FaceModel, network_tensors, register_model, resize_to
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, SSVAEConfig
-from facexpr.models.emotion.layers import PaperDecoder, as_channels, paper_encoder
+from facexpr.models.emotion.layers import PaperDecoder, paper_encoder
 from facexpr.models.emotion.traverse import Traversable
 
 

@@ -15,8 +15,19 @@ Importing the package registers the family with :func:`facexpr.models.load_model
 
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.default import DEFAULT_MODEL_DIR, default_model
-from facexpr.models.geometric.model import GeometricModel, GeometricOptions, find_landmarks, neutrality_scorer
-from facexpr.models.geometric.shape import ShapeMap, fit_shape_map, implausible_reason, to_crop_units, to_pixels
+from facexpr.models.geometric.model import (
+    GeometricModel,
+    GeometricOptions,
+    find_landmarks,
+    neutrality_scorer,
+)
+from facexpr.models.geometric.shape import (
+    ShapeMap,
+    fit_shape_map,
+    implausible_reason,
+    to_crop_units,
+    to_pixels,
+)
 from facexpr.models.geometric.warp import face_region_mask, tps_warp
 
 __all__ = [

@@ -12,6 +12,12 @@ shading, the tone of the skin) is what the expression changed. The correction
 is applied through a soft mask of the face inside jaw and brows
 (:func:`~facexpr.models.geometric.warp.face_region_mask`): outside it, the
 output is the warped crop exactly (and the warp pins the border).
+
+A step learnt from grey photos (``luma``: any of its pairs grey, e.g. Yale
+beside FRL London) corrects brightness only: it is fitted on the luma of
+the crops and adds one correction to every channel. Fitted on grey photos,
+the per-pixel regression pulls each channel towards the same grey level,
+which would turn colour faces grey.
 """
 
 from __future__ import annotations
@@ -20,9 +26,13 @@ import cv2
 import numpy as np
 import torch
 
+from facexpr.io import as_channels
 from facexpr.models.geometric.warp import face_region_mask
-from facexpr.models.masked_regression import EgoOptions, MaskedRegression, ReceptiveField
-
+from facexpr.models.masked_regression import (
+    EgoOptions,
+    MaskedRegression,
+    ReceptiveField,
+)
 
 #: The regression predicts the residual (target - warped) plus this offset: masked regression clamps its
 #: outputs to [0, 1], and residuals lie in [-0.5, 0.5] but for rare extremes.
@@ -45,28 +55,34 @@ class Appearance:
     Args:
         regression: masked regression from warped crops to their residual plus :data:`RESIDUAL_OFFSET` (ego off).
         sigma: Gaussian smoothing of the correction in pixels (0: keep all of it).
+        region: where the correction applies (see :func:`~facexpr.models.geometric.warp.face_region_mask`).
+        luma: the regression reads and corrects the crops' luma, the correction added to every channel.
     """
 
-    def __init__(self, regression: MaskedRegression, sigma: float, region: str = "face"):
+    def __init__(self, regression: MaskedRegression, sigma: float, region: str = "face", luma: bool = False):
         self.regression = regression
         self.sigma = float(sigma)
         self.region = region
+        self.luma = luma
 
     @classmethod
     def fit(cls, warped: torch.Tensor, targets: torch.Tensor, lam: float, sigma: float, expression: str,
-            region: str = "face") -> "Appearance":
-        """Fit the regression on warped crops and their targets, (n, C, S, S) each."""
+            region: str = "face", luma: bool = False) -> "Appearance":
+        """Fit the regression on warped crops and their targets, (n, C, S, S) each (on their luma with ``luma``)."""
+        if luma:
+            warped, targets = as_channels(warped, 1), as_channels(targets, 1)
         residuals = targets - warped + RESIDUAL_OFFSET
         regression = MaskedRegression.fit_batches(
             [(warped, residuals)], "any", expression, ReceptiveField(3, 1), lam, "tuple", EgoOptions(False))
-        return cls(regression, sigma, region)
+        return cls(regression, sigma, region, luma)
 
     def correction(self, warped: torch.Tensor) -> torch.Tensor:
         """The smoothed correction (B, C, S, S) the regression asks for."""
-        correction = self.regression.predict(warped.unsqueeze(1)) - RESIDUAL_OFFSET
+        source = as_channels(warped, 1) if self.luma else warped
+        correction = self.regression.predict(source.unsqueeze(1)) - RESIDUAL_OFFSET
         if self.sigma > 0:
             correction = gaussian_blur(correction, self.sigma)
-        return correction
+        return correction.expand(-1, warped.shape[1], -1, -1) if self.luma else correction
 
     def __call__(self, warped: torch.Tensor, landmarks: torch.Tensor, amount: float = 1.0) -> torch.Tensor:
         """Corrected crops: ``warped + amount * mask * correction``, the mask from pixel ``landmarks`` (B, 68, 2)."""
@@ -81,8 +97,8 @@ class Appearance:
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, channels: int, sigma: float,
-                     expression: str, region: str = "face") -> "Appearance":
+                     expression: str, region: str = "face", luma: bool = False) -> "Appearance":
         """Inverse of :meth:`tensors` (KeyError when the weights are missing)."""
-        regression = MaskedRegression(tensors[f"{prefix}.weights"].float(), ReceptiveField(3, 1), channels, "tuple",
-                                      "any", expression, EgoOptions(False))
-        return cls(regression, sigma, region)
+        regression = MaskedRegression(tensors[f"{prefix}.weights"].float(), ReceptiveField(3, 1),
+                                      1 if luma else channels, "tuple", "any", expression, EgoOptions(False))
+        return cls(regression, sigma, region, luma)

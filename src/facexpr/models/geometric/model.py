@@ -42,8 +42,19 @@ from facexpr.judges.expression import EXPRESSION_CLASSES, ExpressionJudge
 from facexpr.judges.geometry import LandmarkJudge, landmark_error
 from facexpr.models.base import FaceModel, register_model
 from facexpr.models.geometric.appearance import Appearance
-from facexpr.models.geometric.shape import POINTS, ShapeMap, implausible_reason, to_crop_units, to_pixels
-from facexpr.models.geometric.warp import REGIONS, apply_grid, face_region_mask, sampling_grid
+from facexpr.models.geometric.shape import (
+    POINTS,
+    ShapeMap,
+    implausible_reason,
+    to_crop_units,
+    to_pixels,
+)
+from facexpr.models.geometric.warp import (
+    REGIONS,
+    apply_grid,
+    face_region_mask,
+    sampling_grid,
+)
 
 #: Least standard deviation of the grey level (in [0, 1]) inside the face outline of a usable crop.
 MIN_FACE_CONTRAST = 0.02
@@ -285,6 +296,7 @@ class GeometricModel(FaceModel):
             **super().config(),
             "target_expressions": list(self.target_expressions),
             "appearance_expressions": sorted(self.appearance),
+            "appearance_luma": sorted(e for e, step in self.appearance.items() if step.luma),
             "options": asdict(self.options),
             "training": self.training,
         }
@@ -311,7 +323,8 @@ class GeometricModel(FaceModel):
             sigma = options.smoothing * size / 128.0
             shape_maps = {e: ShapeMap.from_tensors(tensors, f"shape.{e}") for e in config["target_expressions"]}
             appearance = {
-                e: Appearance.from_tensors(tensors, f"appearance.{e}", channels, sigma, e, options.region)
+                e: Appearance.from_tensors(tensors, f"appearance.{e}", channels, sigma, e, options.region,
+                                           e in config.get("appearance_luma", []))
                 for e in config.get("appearance_expressions", [])
             }
             return cls(size, channels, shape_maps, appearance, options, config.get("target_expression", "neutral"),

@@ -13,8 +13,15 @@
 Importing the package registers the four families with :func:`facexpr.models.load_model`.
 """
 
-from facexpr.models.masked_regression.baselines import GlobalRidge, MaskedLasso, MaskedOMP
-from facexpr.models.masked_regression.closed_form import RidgeAccumulator, cholesky_solve_columns
+from facexpr.models.masked_regression.baselines import (
+    GlobalRidge,
+    MaskedLasso,
+    MaskedOMP,
+)
+from facexpr.models.masked_regression.closed_form import (
+    RidgeAccumulator,
+    cholesky_solve_columns,
+)
 from facexpr.models.masked_regression.ego import EgoOptions, ego_alpha, weight_norm
 from facexpr.models.masked_regression.model import (
     COLOUR_MODES,
@@ -25,7 +32,10 @@ from facexpr.models.masked_regression.model import (
     expression_mappings,
     training_pairs,
 )
-from facexpr.models.masked_regression.receptive import ReceptiveField, apply_local_linear
+from facexpr.models.masked_regression.receptive import (
+    ReceptiveField,
+    apply_local_linear,
+)
 
 __all__ = [
     "COLOUR_MODES", "DEFAULT_LAMBDA", "INTERPRETABILITY_IMAGES", "EgoOptions", "GlobalRidge", "LocalLinearModel",

@@ -37,7 +37,10 @@ from facexpr.io import BadInputError, write_image_atomic
 from facexpr.models.base import FaceModel, dial_strength, register_model
 from facexpr.models.masked_regression.closed_form import RidgeAccumulator
 from facexpr.models.masked_regression.ego import EgoOptions, ego_alpha, weight_norm
-from facexpr.models.masked_regression.receptive import ReceptiveField, apply_local_linear
+from facexpr.models.masked_regression.receptive import (
+    ReceptiveField,
+    apply_local_linear,
+)
 
 COLOUR_MODES = ("tuple", "channel")
 #: The default ridge penalty (against the error summed over pairs; see closed_form).

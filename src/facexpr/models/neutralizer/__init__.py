@@ -11,7 +11,11 @@ Training lives in :mod:`facexpr.training` (``train_neutralizer``).
 
 from facexpr.models.neutralizer.config import HEADS, MODES, POOLINGS, NeutralizerConfig
 from facexpr.models.neutralizer.model import NeutralizerModel
-from facexpr.models.neutralizer.network import NeutralizerNet, NeutralizerOutput, pool_features
+from facexpr.models.neutralizer.network import (
+    NeutralizerNet,
+    NeutralizerOutput,
+    pool_features,
+)
 from facexpr.nn import MaskHead, warp
 
 __all__ = [

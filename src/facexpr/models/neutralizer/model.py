@@ -8,7 +8,11 @@ import torch
 
 from facexpr.models.base import FaceModel, register_model, resize_to
 from facexpr.models.neutralizer.config import NeutralizerConfig
-from facexpr.models.neutralizer.network import NeutralizerNet, NeutralizerOutput, pool_features
+from facexpr.models.neutralizer.network import (
+    NeutralizerNet,
+    NeutralizerOutput,
+    pool_features,
+)
 
 
 @register_model

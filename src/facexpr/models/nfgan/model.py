@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from facexpr.io import as_channels
 from facexpr.models.base import FaceModel, dial_strength, register_model, resize_to
 from facexpr.models.geometric import GeometricModel
 from facexpr.models.geometric.embedded import (
@@ -17,18 +18,11 @@ from facexpr.models.nfgan.config import NFGANConfig
 from facexpr.models.nfgan.networks import NFGANNet, NFGANRefiner, build_generator
 from facexpr.models.nfgan.warp_base import warp_base
 
-#: ITU-R BT.601 luma weights of R, G, B (what a grey network sees of a colour crop).
-LUMA = (0.299, 0.587, 0.114)
-
 
 def to_network_channels(images: torch.Tensor, grey: bool) -> torch.Tensor:
     """(B, C, S, S) crops as the networks see them: luma when ``grey`` and C is 3, grey repeated to RGB when
     not ``grey`` and C is 1, else unchanged."""
-    if grey and images.shape[1] == 3:
-        return (images * images.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    if not grey and images.shape[1] == 1:
-        return images.expand(-1, 3, -1, -1)
-    return images
+    return as_channels(images, 1 if grey else 3)
 
 
 @register_model

@@ -11,7 +11,12 @@ Training lives in :mod:`facexpr.training.twostep` (``train_twostep``).
 
 from facexpr.models.twostep.config import LOSSES, OPTIMIZERS, PRESETS, TwoStepConfig
 from facexpr.models.twostep.model import TwoStepModel, default_target
-from facexpr.models.twostep.network import ExpressionHead, TwoStepNet, TwoStepOutput, head_features
+from facexpr.models.twostep.network import (
+    ExpressionHead,
+    TwoStepNet,
+    TwoStepOutput,
+    head_features,
+)
 
 __all__ = [
     "LOSSES", "OPTIMIZERS", "PRESETS", "ExpressionHead", "TwoStepConfig", "TwoStepModel", "TwoStepNet",

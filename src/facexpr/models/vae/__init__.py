@@ -11,8 +11,21 @@ Training lives in :mod:`facexpr.training` (``train_vae``).
 
 from facexpr.models.vae.config import PRESETS, VAEConfig
 from facexpr.models.vae.model import VAEModel
-from facexpr.models.vae.network import BetaVAE, VAEOutput, kl_divergence, reparameterize, resize_to, squared_error
-from facexpr.nn.backbones import ARCHITECTURES, BaseDecoder, BaseEncoder, build_decoder, build_encoder
+from facexpr.models.vae.network import (
+    BetaVAE,
+    VAEOutput,
+    kl_divergence,
+    reparameterize,
+    resize_to,
+    squared_error,
+)
+from facexpr.nn.backbones import (
+    ARCHITECTURES,
+    BaseDecoder,
+    BaseEncoder,
+    build_decoder,
+    build_encoder,
+)
 
 __all__ = [
     "ARCHITECTURES", "PRESETS", "BaseDecoder", "BaseEncoder", "BetaVAE", "VAEConfig", "VAEModel", "VAEOutput",

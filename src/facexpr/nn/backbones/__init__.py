@@ -9,8 +9,17 @@ Importing this package registers all three.
 
 from facexpr.nn.backbones import bigconv, resnet, vgg  # noqa: F401  (register the architectures)
 from facexpr.nn.backbones.base import (
-    ARCHITECTURES, LOGVAR_LIMIT, BackboneConfig, BaseDecoder, BaseEncoder, build_decoder, build_encoder,
-    halvings, register_architecture, scaled, stage_channels,
+    ARCHITECTURES,
+    LOGVAR_LIMIT,
+    BackboneConfig,
+    BaseDecoder,
+    BaseEncoder,
+    build_decoder,
+    build_encoder,
+    halvings,
+    register_architecture,
+    scaled,
+    stage_channels,
 )
 
 __all__ = [

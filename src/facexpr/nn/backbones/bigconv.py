@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facexpr.nn.backbones.base import BackboneConfig, BaseDecoder, BaseEncoder, halvings, register_architecture, scaled
+from facexpr.nn.backbones.base import (
+    BackboneConfig,
+    BaseDecoder,
+    BaseEncoder,
+    halvings,
+    register_architecture,
+    scaled,
+)
 
 FEATURE_SIDE = 4
 PUBLISHED = (16, 32, 64, 128, 256, 512, 1024)

@@ -6,7 +6,13 @@ import torch
 from torch import nn
 
 from facexpr.nn.backbones.base import (
-    BackboneConfig, BaseDecoder, BaseEncoder, halvings, register_architecture, scaled, stage_channels,
+    BackboneConfig,
+    BaseDecoder,
+    BaseEncoder,
+    halvings,
+    register_architecture,
+    scaled,
+    stage_channels,
 )
 
 FEATURE_SIDE = 8
