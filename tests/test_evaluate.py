@@ -155,6 +155,16 @@ def test_a_model_smaller_than_the_crops_is_evaluated_beside_baselines_at_its_siz
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["n"] == len(result.items)
 
 
+def test_a_grey_model_on_colour_crops_is_scored_beside_baselines_in_grey(synthetic_prepared, tmp_path):
+    """A grey model (the paper presets) on RGB data: its targets are grey, and the baselines, which run at the
+    data's channels, are scored in grey too (the luma of their outputs) instead of failing on the shapes."""
+    IdentityModel(32, 1, None, "neutral").save(tmp_path / "grey")
+    result = evaluate(str(tmp_path / "grey"), synthetic_prepared, "test", tmp_path / "eval")
+    assert [run.outputs.shape[1:] for run in result.runs] == [(32, 32)] * len(result.runs)
+    grey, identity = result.runs[0], next(run for run in result.runs if run.name == "identity")
+    assert grey.summary["psnr"] == pytest.approx(identity.summary["psnr"], abs=0.05)
+
+
 class _MeanOfPhotos(IdentityModel):
     """Returns the mean of its input photos: an output that depends on how many photos an item gets."""
 

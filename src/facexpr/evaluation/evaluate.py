@@ -33,7 +33,14 @@ from facexpr.evaluation.items import EvalItem, evaluation_items, predict_held_ou
 from facexpr.evaluation.report import write_report
 from facexpr.evaluation.scoring import METRICS, Judges, Scorer
 from facexpr.evaluation.stability import neutral_stability
-from facexpr.io import BadInputError, to_uint8, write_image_atomic, write_text_atomic
+from facexpr.io import (
+    BadInputError,
+    as_channels,
+    from_uint8,
+    to_uint8,
+    write_image_atomic,
+    write_text_atomic,
+)
 from facexpr.metrics import finite_or_string
 from facexpr.models import FaceModel, IdentityModel, MeanFaceModel, load_model
 from facexpr.models.base import resize_to
@@ -61,19 +68,17 @@ def resolve_model(spec: str, prepared: PreparedDataset, split: str, size: int | 
     return load_model(spec)
 
 
-def _channels(batch: torch.Tensor, channels: int) -> torch.Tensor:
-    """Convert (B, C, H, W) between grey and RGB to match a model."""
-    if batch.shape[1] == channels:
-        return batch
-    if channels == 1:
-        weights = torch.tensor([0.299, 0.587, 0.114], dtype=batch.dtype).view(1, 3, 1, 1)
-        return (batch * weights).sum(1, keepdim=True)
-    return batch.expand(-1, 3, -1, -1)
+def in_colour_of(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """uint8 outputs (B, H, W[, 3]) in the targets' colour: the baselines run at the data's channels, a grey
+    model's targets are grey (and a colour model's outputs on grey data are scored in colour)."""
+    if outputs.ndim == targets.ndim:
+        return outputs
+    return to_uint8(as_channels(from_uint8(outputs), 1 if targets.ndim == 3 else 3))
 
 
 def _load(prepared: PreparedDataset, records: Sequence, size: int, channels: int) -> torch.Tensor:
     """Crops of ``records`` as one (B, C, size, size) batch matching the model."""
-    return _channels(resize_to(torch.stack([prepared.load(r) for r in records]), size), channels)
+    return as_channels(resize_to(torch.stack([prepared.load(r) for r in records]), size), channels)
 
 
 def run_model(
@@ -287,5 +292,6 @@ def _run_and_score(
 ) -> ModelRun:
     """Run one model on the items and score it."""
     outputs, seconds = run_model(model, prepared, items, batch_size, progress)
+    outputs = in_colour_of(outputs, scorer.targets)
     rows, summary = scorer.score(outputs)
     return ModelRun(model.name, outputs, seconds, rows, summary)
