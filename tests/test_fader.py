@@ -22,10 +22,17 @@ from facexpr.data.synthetic import generate_dataset
 from facexpr.faces.cues import expression_cues
 from facexpr.io import BadInputError, load_image, to_uint8
 from facexpr.judges.geometry import LandmarkJudge
-from facexpr.models import Classifier, ConditionalModel, IdentityModel, load_model
+from facexpr.models import (
+    Classifier,
+    ConditionalModel,
+    IdentityModel,
+    WarpingModel,
+    load_model,
+)
 from facexpr.models.base import resize_to
 from facexpr.models.emotion import FaderConfig, FaderModel, FaderNet
 from facexpr.models.geometric import face_region_mask
+from facexpr.models.geometric.warp import apply_grid
 from facexpr.training.fader import fader_weights, train_fader
 from facexpr.training.options import TrainOptions
 from facexpr.training.trainer import SUMMARY_FILE
@@ -282,6 +289,12 @@ def test_on_warp_adds_the_decoders_change_to_the_geometric_face_inside_its_mask(
     torch.testing.assert_close(change[:, 0][unclipped], change[:, 2][unclipped], atol=1e-5, rtol=0)
     torch.testing.assert_close(model.predict(photos, "happy", 0.0), geometric.predict(photos, "happy", 0.0),
                                atol=1e-5, rtol=0)
+    # --paste moves the photo's own pixels: the warp and the correction after it give the output
+    assert isinstance(model, WarpingModel) and not isinstance(FaderModel(CONFIG.for_data(3, CLASSES)), WarpingModel)
+    smiles, grids, correction = model.warp_fields(photos, "happy", 1.0)
+    torch.testing.assert_close(smiles, model.predict(photos, "happy", 1.0), atol=1e-5, rtol=0)
+    assert grids.shape == (len(photos), 1, geometric.size, geometric.size, 2)
+    torch.testing.assert_close(apply_grid(photos[:, 0], grids[:, 0])[0] + correction, smiles, atol=1e-4, rtol=0)
     folder = tmp_path / "copied"
     folder.mkdir()
     for name in ("config.json", "weights.safetensors"):

@@ -113,6 +113,8 @@ class FaderModel(Traversable, FaceModel):
         super().__init__(size, config.channels, None, default, max_inputs=1)
         self.fader_config = config
         self.network = (network if network is not None else FaderNet(config)).eval()
+        if self.geometric is not None:  # only on warp is it a WarpingModel (--paste moves the photo's pixels)
+            self.warp_fields = self._warp_fields
 
     @property
     def target_expressions(self) -> tuple[str, ...]:
@@ -157,6 +159,31 @@ class FaderModel(Traversable, FaceModel):
         Raises:
             ValueError: an unknown target, a strength outside [0, 1.5], or crops of the wrong shape.
         """
+        chosen, faces, change = self._decoded(inputs, target, strength)
+        if self.geometric is None:
+            return faces.clamp(0, 1)
+        return self._on_warp(inputs[:, :1], chosen, strength, change)[0]
+
+    @torch.no_grad()
+    def _warp_fields(self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """On warp, what ``--paste`` applies to the full-resolution photo (:class:`~facexpr.models.WarpingModel`):
+        the outputs (B, C, S, S), the geometric model's warp of the first photo (B, N, S, S, 2: the model reads
+        the first photo only, so every photo of an item gets its warp) and the correction after it (its
+        appearance step and the decoder's change), on the CPU."""
+        chosen, _, change = self._decoded(inputs, target, strength)
+        output, explained = self._on_warp(inputs[:, :1], chosen, strength, change)
+        grids = explained["grid"].expand(-1, inputs.shape[1], -1, -1, -1)
+        return output.cpu(), grids, output.cpu() - explained["warped"]
+
+    def _decoded(self, inputs: torch.Tensor, target: str | None, strength: float
+                 ) -> tuple[str, torch.Tensor, torch.Tensor]:
+        """The checked target, the decoder's faces (B, C, s, s) at the dialled attributes and their change from
+        the decoder's faces at the input's own attributes.
+
+        Raises:
+            ValueError: see :meth:`predict`.
+        """
         chosen = self.check_request(target, strength)
         if not 0.0 <= strength <= MAX_STRENGTH:
             raise ValueError(f"{self.name} dials strength from 0 to {MAX_STRENGTH:g}, not {strength:g}")
@@ -166,23 +193,23 @@ class FaderModel(Traversable, FaceModel):
         index = torch.full((codes.shape[0],), self.fader_config.classes.index(chosen), device=codes.device)
         wanted = self.network.label_attributes(index)
         faces = self.network.decode(codes, own + strength * (wanted - own))
-        if self.geometric is None:
-            return faces.clamp(0, 1)
-        return self._on_warp(inputs[:, :1], chosen, strength, faces - self.network.decode(codes, own))
+        change = faces - self.network.decode(codes, own) if self.geometric is not None else torch.zeros_like(faces)
+        return chosen, faces, change
 
-    def _on_warp(self, inputs: torch.Tensor, target: str, strength: float, change: torch.Tensor) -> torch.Tensor:
+    def _on_warp(self, inputs: torch.Tensor, target: str, strength: float, change: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The geometric model's faces (B, C, S, S) for ``target`` at ``strength`` plus the decoder's change of
         appearance (B, C, s, s) as a change of brightness (its luma, added to every channel: the decoder's
         colours are blurred averages, and an expression it saw only in grey photos would turn faces grey),
         upsampled, moved by the same warp as the photo and kept inside the face mask of the predicted landmarks
-        (where the decoder's blur cannot reach the hair and background)."""
+        (where the decoder's blur cannot reach the hair and background); and what the geometric model explained."""
         size = self.geometric.size
         explained = self.geometric.explain(resize_to(inputs.float(), size), target, strength)
         change = as_channels(change.float().cpu(), 1).expand(-1, self.channels, -1, -1)
         change = F.interpolate(change, size=(size, size), mode="bilinear", align_corners=False)
         carried, _ = apply_grid(change, explained["grid"][:, 0])
         mask = face_region_mask(explained["goal"], size)
-        return (explained["output"] + mask * carried).clamp(0, 1).to(inputs.device)
+        return (explained["output"] + mask * carried).clamp(0, 1).to(inputs.device), explained
 
     @property
     def traversable(self) -> tuple[str, ...]:
