@@ -289,6 +289,13 @@ def test_on_warp_adds_the_decoders_change_to_the_geometric_face_inside_its_mask(
     torch.testing.assert_close(change[:, 0][unclipped], change[:, 2][unclipped], atol=1e-5, rtol=0)
     torch.testing.assert_close(model.predict(photos, "happy", 0.0), geometric.predict(photos, "happy", 0.0),
                                atol=1e-5, rtol=0)
+    # the traversal is the slider itself: strengths 0 to 1, and 0 to -1 the opposite way
+    traversal = model.traverse(photos[:, 0], "happy", 3)
+    assert traversal.faces.shape == traversal.opposite.shape == (len(photos), 3, 3, geometric.size, geometric.size)
+    torch.testing.assert_close(traversal.faces[:, -1], model.predict(photos, "happy", 1.0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(traversal.faces[:, 0], traversal.opposite[:, 0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(traversal.values[:, -1], torch.ones(len(photos)))
+    assert (traversal.opposite_values[:, -1] < traversal.values[:, 0]).all()
     # --paste moves the photo's own pixels: the warp and the correction after it give the output
     assert isinstance(model, WarpingModel) and not isinstance(FaderModel(CONFIG.for_data(3, CLASSES)), WarpingModel)
     smiles, grids, correction = model.warp_fields(photos, "happy", 1.0)

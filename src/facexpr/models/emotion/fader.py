@@ -28,7 +28,7 @@ from facexpr.io import as_channels
 from facexpr.models.base import FaceModel, network_tensors, register_model, resize_to
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, FaderConfig
 from facexpr.models.emotion.layers import PaperDecoder, paper_encoder
-from facexpr.models.emotion.traverse import Traversable
+from facexpr.models.emotion.traverse import DEFAULT_STEPS, Traversable, Traversal
 from facexpr.models.geometric import GeometricModel, face_region_mask
 from facexpr.models.geometric.embedded import (
     embedded_config,
@@ -85,7 +85,8 @@ class FaderModel(Traversable, FaceModel):
     own expression, reconstructed) through 1 (the target) to 1.5 (exaggerated). Neutral by default, so
     ``facexpr neutralize`` works; :meth:`for_target` sets another default. It also classifies (its latent
     classifier), so ``facexpr classify --model DIR`` accepts it, and traverses each attribute from 0 to 1
-    with the code z and the other attributes (read by the latent classifier) kept (the decoder's faces).
+    with the code z and the other attributes (read by the latent classifier) kept (the decoder's faces; on
+    warp the traversal is the slider itself, :meth:`traverse`).
     On warp, ``geometric`` (kept inside the model) gives the face the decoder's change of appearance is added
     to, and the model works at its resolution.
 
@@ -176,16 +177,17 @@ class FaderModel(Traversable, FaceModel):
         grids = explained["grid"].expand(-1, inputs.shape[1], -1, -1, -1)
         return output.cpu(), grids, output.cpu() - explained["warped"]
 
-    def _decoded(self, inputs: torch.Tensor, target: str | None, strength: float
+    def _decoded(self, inputs: torch.Tensor, target: str | None, strength: float, dial: bool = True
                  ) -> tuple[str, torch.Tensor, torch.Tensor]:
         """The checked target, the decoder's faces (B, C, s, s) at the dialled attributes and their change from
-        the decoder's faces at the input's own attributes.
+        the decoder's faces at the input's own attributes (``dial`` False: any strength, the traversal's
+        opposite strip goes below 0).
 
         Raises:
             ValueError: see :meth:`predict`.
         """
         chosen = self.check_request(target, strength)
-        if not 0.0 <= strength <= MAX_STRENGTH:
+        if dial and not 0.0 <= strength <= MAX_STRENGTH:
             raise ValueError(f"{self.name} dials strength from 0 to {MAX_STRENGTH:g}, not {strength:g}")
         if inputs.ndim != 5 or inputs.shape[2] not in (1, 3):
             raise ValueError(f"expected crops (B, N, C, H, W), got shape {tuple(inputs.shape)}")
@@ -210,6 +212,35 @@ class FaderModel(Traversable, FaceModel):
         carried, _ = apply_grid(change, explained["grid"][:, 0])
         mask = face_region_mask(explained["goal"], size)
         return (explained["output"] + mask * carried).clamp(0, 1).to(inputs.device), explained
+
+    @torch.no_grad()
+    def traverse(self, crops: torch.Tensor, expression: str, steps: int = DEFAULT_STEPS) -> Traversal:
+        """The decoder's strips (:meth:`Traversable.traverse`, the paper's figure); on warp the slider itself:
+        the outputs for ``expression`` at strengths 0 to 1 and, the opposite strip, 0 to -1 (the attributes and
+        the landmarks moved away from it), with the expression's attribute value at each.
+
+        Raises:
+            ValueError: crops of the wrong shape, fewer than 2 steps, or an expression without an attribute.
+        """
+        if self.geometric is None:
+            return super().traverse(crops, expression, steps)
+        if crops.ndim != 4:
+            raise ValueError(f"expected crops (B, C, H, W), got shape {tuple(crops.shape)}")
+        if steps < 2:
+            raise ValueError(f"a traversal needs at least 2 steps, got {steps}")
+        axis = self.traversal_axis(expression)
+        name = self.traversable[axis]
+        start = self.latent_attributes(crops)[1][:, axis:axis + 1].cpu()
+        ramp = torch.linspace(0.0, 1.0, steps)
+
+        def strip(sign: float) -> torch.Tensor:
+            faces = []
+            for strength in (sign * ramp).tolist():
+                _, _, change = self._decoded(crops[:, None], name, strength, dial=False)
+                faces.append(self._on_warp(crops[:, None], name, strength, change)[0].cpu())
+            return torch.stack(faces, 1)
+
+        return Traversal(name, start + ramp * (1 - start), strip(1.0), start - ramp * (1 - start), strip(-1.0))
 
     @property
     def traversable(self) -> tuple[str, ...]:
