@@ -99,6 +99,19 @@ def test_a_known_spatially_varying_local_filter_is_recovered_exactly(dilation):
                                apply_local_linear(fresh, truth, field), atol=2e-3, rtol=1e-3)
 
 
+def test_applying_the_filter_to_one_grey_image_leaves_the_weights_alone():
+    """One grey image under one weight set: the bias plane expands to nothing, and the sum must still go into a
+    copy (it once accumulated into the weights themselves, so every call changed the model)."""
+    generator = torch.Generator().manual_seed(3)
+    field = ReceptiveField(3, 1)
+    weights = _random_filter(generator, field, 1, 16)
+    kept = weights.clone()
+    x = torch.rand(1, 1, 16, 16, generator=generator)
+    first = apply_local_linear(x, weights, field)
+    torch.testing.assert_close(weights, kept, atol=0, rtol=0)
+    torch.testing.assert_close(apply_local_linear(x, weights, field), first, atol=1e-6, rtol=0)
+
+
 def test_dilation_is_used_a_dilated_filter_is_not_a_plain_one():
     generator = torch.Generator().manual_seed(5)
     dilated = ReceptiveField(3, 2)

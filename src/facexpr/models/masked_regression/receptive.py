@@ -75,7 +75,8 @@ def apply_local_linear(images: torch.Tensor, weights: torch.Tensor, field: Recep
             f"weights of shape {tuple(weights.shape)} do not fit {height}x{width} images with r={field.r}"
         )
     padded = field.padded(images)
-    out = weights[:, -1].expand(batch, channels, height, width).contiguous()
+    # a copy: when the expand changes nothing (one grey image) .contiguous() would hand back the weights themselves
+    out = weights[:, -1].expand(batch, channels, height, width).clone(memory_format=torch.contiguous_format)
     for k, offset in enumerate(field.offsets):
         out.addcmul_(field.window(padded, offset, height, width), weights[:, k])
     return out
