@@ -32,7 +32,12 @@ from torch import nn
 
 from facexpr.io import BadInputError, as_channels
 from facexpr.models.emotion.config import NEUTRAL, FaderConfig
-from facexpr.models.emotion.fader import FaderModel, FaderNet, latent_head
+from facexpr.models.emotion.fader import (
+    FaderModel,
+    FaderNet,
+    latent_head,
+    unknown_expressions,
+)
 from facexpr.models.geometric import GeometricModel
 from facexpr.nn.discriminators import LatentDiscriminator
 from facexpr.training.comparator import SiameseGuide, with_partners
@@ -177,11 +182,9 @@ def warp_start(config: FaderConfig, datamodule: EmotionDataModule) -> GeometricM
         geometric = load_warp_model(config.warp_model, config.channels)
     else:
         geometric = fit_geometric(datamodule.prepared, datamodule.split, channels=config.channels)
-    missing = [c for c in config.classes if c not in geometric.target_expressions]
-    if missing:
-        raise BadInputError(config.warp_model or "the shipped geometric model",
-                            f"cannot produce {', '.join(missing)} (it knows {', '.join(geometric.target_expressions)});"
-                            " fit one on this data: facexpr train geometric")
+    if unknown := unknown_expressions(config, geometric):
+        raise BadInputError(config.warp_model or "the geometric model fitted on the training crops",
+                            f"{unknown}; fit one on this data: facexpr train geometric")
     return geometric
 
 

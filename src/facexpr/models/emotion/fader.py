@@ -29,7 +29,7 @@ from facexpr.models.base import FaceModel, network_tensors, register_model, resi
 from facexpr.models.emotion.config import MAX_STRENGTH, NEUTRAL, FaderConfig
 from facexpr.models.emotion.layers import PaperDecoder, paper_encoder
 from facexpr.models.emotion.traverse import DEFAULT_STEPS, Traversable, Traversal
-from facexpr.models.geometric import GeometricModel, face_region_mask
+from facexpr.models.geometric import GeometricModel, face_region_mask, find_landmarks
 from facexpr.models.geometric.embedded import (
     embedded_config,
     embedded_tensors,
@@ -79,6 +79,15 @@ class FaderNet(nn.Module):
         return self.attributes(F.one_hot(labels, len(self.config.classes)).float())
 
 
+def unknown_expressions(config: FaderConfig, geometric: GeometricModel) -> str:
+    """What the geometric model lacks for an on-warp Fader: "cannot produce X (it knows: ...)", or "" when it
+    knows every class."""
+    missing = [c for c in config.classes if c not in geometric.target_expressions]
+    if not missing:
+        return ""
+    return f"cannot produce {', '.join(missing)} (it knows: {', '.join(geometric.target_expressions)})"
+
+
 @register_model
 class FaderModel(Traversable, FaceModel):
     """A face and a target expression -> that person with that expression, at a strength from 0 (the input's
@@ -105,10 +114,8 @@ class FaderModel(Traversable, FaceModel):
         if config.on_warp:
             if geometric is None:
                 raise ValueError("the on-warp Fader needs the geometric model its output starts from")
-            missing = [c for c in config.classes if c not in geometric.target_expressions]
-            if missing:
-                raise ValueError(f"the geometric model cannot produce {', '.join(missing)} "
-                                 f"(it knows: {', '.join(geometric.target_expressions)})")
+            if unknown := unknown_expressions(config, geometric):
+                raise ValueError(f"the geometric model {unknown}")
         self.geometric = geometric if config.on_warp else None
         size = self.geometric.size if self.geometric is not None else config.size
         super().__init__(size, config.channels, None, default, max_inputs=1)
@@ -178,10 +185,10 @@ class FaderModel(Traversable, FaceModel):
         return output.cpu(), grids, output.cpu() - explained["warped"]
 
     def _decoded(self, inputs: torch.Tensor, target: str | None, strength: float, dial: bool = True
-                 ) -> tuple[str, torch.Tensor, torch.Tensor]:
-        """The checked target, the decoder's faces (B, C, s, s) at the dialled attributes and their change from
-        the decoder's faces at the input's own attributes (``dial`` False: any strength, the traversal's
-        opposite strip goes below 0).
+                 ) -> tuple[str, torch.Tensor, torch.Tensor | None]:
+        """The checked target, the decoder's faces (B, C, s, s) at the dialled attributes and, on warp, their
+        change from the decoder's faces at the input's own attributes (``dial`` False: any strength, the
+        traversal's opposite strip goes below 0).
 
         Raises:
             ValueError: see :meth:`predict`.
@@ -195,18 +202,19 @@ class FaderModel(Traversable, FaceModel):
         index = torch.full((codes.shape[0],), self.fader_config.classes.index(chosen), device=codes.device)
         wanted = self.network.label_attributes(index)
         faces = self.network.decode(codes, own + strength * (wanted - own))
-        change = faces - self.network.decode(codes, own) if self.geometric is not None else torch.zeros_like(faces)
+        change = faces - self.network.decode(codes, own) if self.geometric is not None else None
         return chosen, faces, change
 
-    def _on_warp(self, inputs: torch.Tensor, target: str, strength: float, change: torch.Tensor
-                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _on_warp(self, inputs: torch.Tensor, target: str, strength: float, change: torch.Tensor,
+                 landmarks: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The geometric model's faces (B, C, S, S) for ``target`` at ``strength`` plus the decoder's change of
         appearance (B, C, s, s) as a change of brightness (its luma, added to every channel: the decoder's
         colours are blurred averages, and an expression it saw only in grey photos would turn faces grey),
         upsampled, moved by the same warp as the photo and kept inside the face mask of the predicted landmarks
-        (where the decoder's blur cannot reach the hair and background); and what the geometric model explained."""
+        (where the decoder's blur cannot reach the hair and background); and what the geometric model explained
+        (``landmarks`` (B, 1, 68, 2): the photos' at its size, already found)."""
         size = self.geometric.size
-        explained = self.geometric.explain(resize_to(inputs.float(), size), target, strength)
+        explained = self.geometric.explain(resize_to(inputs.float(), size), target, strength, landmarks)
         change = as_channels(change.float().cpu(), 1).expand(-1, self.channels, -1, -1)
         change = F.interpolate(change, size=(size, size), mode="bilinear", align_corners=False)
         carried, _ = apply_grid(change, explained["grid"][:, 0])
@@ -232,12 +240,13 @@ class FaderModel(Traversable, FaceModel):
         name = self.traversable[axis]
         start = self.latent_attributes(crops)[1][:, axis:axis + 1].cpu()
         ramp = torch.linspace(0.0, 1.0, steps)
+        landmarks = find_landmarks(resize_to(crops.float().cpu(), self.geometric.size)).unsqueeze(1)  # once
 
         def strip(sign: float) -> torch.Tensor:
             faces = []
             for strength in (sign * ramp).tolist():
                 _, _, change = self._decoded(crops[:, None], name, strength, dial=False)
-                faces.append(self._on_warp(crops[:, None], name, strength, change)[0].cpu())
+                faces.append(self._on_warp(crops[:, None], name, strength, change, landmarks)[0].cpu())
             return torch.stack(faces, 1)
 
         return Traversal(name, start + ramp * (1 - start), strip(1.0), start - ramp * (1 - start), strip(-1.0))
