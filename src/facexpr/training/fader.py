@@ -38,7 +38,7 @@ from facexpr.models.emotion.fader import (
     latent_head,
     unknown_expressions,
 )
-from facexpr.models.geometric import GeometricModel
+from facexpr.models.geometric import GeometricModel, GeometricOptions
 from facexpr.nn.discriminators import LatentDiscriminator
 from facexpr.training.comparator import SiameseGuide, with_partners
 from facexpr.training.data import DataSource
@@ -181,7 +181,8 @@ def warp_start(config: FaderConfig, datamodule: EmotionDataModule) -> GeometricM
     if config.warp_model:
         geometric = load_warp_model(config.warp_model, config.channels)
     else:
-        geometric = fit_geometric(datamodule.prepared, datamodule.split, channels=config.channels)
+        geometric = fit_geometric(datamodule.prepared, datamodule.split, GeometricOptions(refine_steps=0),
+                                  channels=config.channels)
     if unknown := unknown_expressions(config, geometric):
         raise BadInputError(config.warp_model or "the geometric model fitted on the training crops",
                             f"{unknown}; fit one on this data: facexpr train geometric")

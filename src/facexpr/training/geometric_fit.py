@@ -9,7 +9,9 @@ reason), and fits
    with ``neutral_pairs``, neutral -> neutral reference, so neutral stays put);
 2. a ``neutral -> E`` shape map for every other expression E the data has;
 3. per target, the appearance step on the model's own warped inputs and their
-   targets.
+   targets;
+4. per target, the judge-guided refiner on the model's outputs so far
+   (:mod:`facexpr.training.geometric_refine`; ``refine_steps`` 0: none).
 
 The shape maps' ridge penalty is chosen by subject-level cross-validation
 (:func:`choose_alpha`: folds never split a person) unless given.
@@ -31,8 +33,10 @@ from facexpr.judges.geometry import landmark_error
 from facexpr.models.base import resize_to
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.model import GeometricModel, GeometricOptions, crop_shapes
+from facexpr.models.geometric.refiner import Refiner, refinable
 from facexpr.models.geometric.shape import fit_shape_map, to_pixels
-from facexpr.models.geometric.warp import tps_warp
+from facexpr.models.geometric.warp import face_region_mask, tps_warp
+from facexpr.training.geometric_refine import fit_refiner
 
 #: Ridge penalties tried by :func:`choose_alpha`.
 ALPHA_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0)
@@ -197,6 +201,10 @@ def fit_geometric(
             luma = bool(is_grey(crops.images[sources]).any() or is_grey(targets_images).any())
             model.appearance[target] = Appearance.fit(warped, targets_images, options.appearance_lambda, sigma, target,
                                                       options.region, luma)
+    refined = options.refine_steps > 0 and refinable(size)
+    if refined:
+        for target, pairs in pairs_of.items():
+            model.refiners[target] = _refiner(model, crops, pairs, target, options, progress)
     model.training = {
         "data": [str(d.root) for d in datasets],
         "split": [s or "all" for s in _splits(datasets, split)],
@@ -206,6 +214,19 @@ def fit_geometric(
         "alpha": dict(chosen),
         "cross_validation": {t: e for t, e in cv_errors.items() if e},
         "skipped": crops.skipped,
+        "refiner": "trained" if refined else f"none (steps {options.refine_steps}, crop size {size})",
     }
     return model
+
+
+def _refiner(model: GeometricModel, crops: Crops, pairs: list[tuple[int, int]], target: str,
+             options: GeometricOptions, progress: Progress | None) -> Refiner:
+    """The refiner of ``target``, trained on the model's outputs for the pairs' sources (see
+    :mod:`facexpr.training.geometric_refine`)."""
+    sources = torch.tensor([s for s, _ in pairs])
+    explained = model.explain(crops.images[sources].unsqueeze(1), target, 1.0, to_pixels(crops.shapes[sources], model.size))
+    masks = face_region_mask(explained["goal"], model.size, options.region)
+    return fit_refiner(explained["output"], masks, explained["gate"], crops.images[torch.tensor([t for _, t in pairs])],
+                       options.refine_steps, options.refine_judge, options.refine_smoothing * model.size / 128.0,
+                       progress=progress)
 

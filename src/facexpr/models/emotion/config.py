@@ -159,8 +159,8 @@ class FaderConfig(EmotionConfig):
             added inside the face mask, at the geometric model's resolution; the networks train as without it.
             Off: the decoder's face (the paper's; False for configs saved before the option existed).
         warp_model: the geometric model folder the on-warp output starts from; empty: one fitted on the Fader's
-            own training crops (``facexpr train geometric``'s defaults, seconds), so it knows every expression
-            of the data and no other people. Its weights are saved in the Fader's folder.
+            own training crops (``facexpr train geometric``'s defaults without its refiner, seconds: the
+            decoder's change plays that part), so it knows every expression of the data and no other people. Its weights are saved in the Fader's folder.
         preset: the preset the other fields' defaults come from: cpu (64 px RGB, pooling stride 2, y at every
             decoder layer, on warp) or paper (128 px grey, stride 1, the final dense layer, y at the input only,
             the decoder's face).

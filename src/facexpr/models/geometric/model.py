@@ -42,6 +42,7 @@ from facexpr.judges.expression import EXPRESSION_CLASSES, ExpressionJudge
 from facexpr.judges.geometry import LandmarkJudge, landmark_error
 from facexpr.models.base import FaceModel, register_model
 from facexpr.models.geometric.appearance import Appearance
+from facexpr.models.geometric.refiner import Refiner
 from facexpr.models.geometric.shape import (
     POINTS,
     ShapeMap,
@@ -61,6 +62,10 @@ MIN_FACE_CONTRAST = 0.02
 #: Inner-landmark distance (inter-ocular units) from the predicted neutral shape at which
 #: :meth:`GeometricModel.neutrality` falls to 1/e of the expression judge's p(neutral).
 NEUTRALITY_SCALE = 0.01
+#: Landmark distance (inter-ocular units) of the input from its full target shape at which the refiner works at
+#: 1 - 1/e of its strength (:func:`refiner_gate`). On FRL London's training people the distance to the predicted
+#: neutral shape is 0.0064 for neutral photos (90th percentile 0.0096) and 0.025 for smiles (10th percentile 0.012).
+REFINER_SCALE = 0.015
 #: Softness (pixels of travel at 128 px) of the multi-photo merge: 0 picks one photo per pixel, large values average.
 MERGE_TEMPERATURE = 0.1
 
@@ -93,6 +98,11 @@ class GeometricOptions:
         smoothing: Gaussian smoothing of the appearance correction, in pixels at 128 px.
         region: where the appearance step may change the warped crop: ``face`` or ``lower`` (see REGIONS).
         neutral_pairs: also train the neutral map on neutral crops -> the neutral reference (stay put).
+        refine_steps: training steps of the judge-guided refiner after the appearance step (0: none; see
+            facexpr.models.geometric.refiner).
+        refine_judge: weight of the refiner's expression-judge loss (the output should read to the FER judge as
+            the target photo does), beside its L1 loss.
+        refine_smoothing: Gaussian smoothing of the refiner's change, in pixels at 128 px.
     """
 
     alpha: float = 0.01
@@ -102,6 +112,9 @@ class GeometricOptions:
     smoothing: float = 1.0
     neutral_pairs: bool = True
     region: str = "face"
+    refine_steps: int = 300
+    refine_judge: float = 0.03
+    refine_smoothing: float = 3.0
 
     def check(self) -> None:
         """Raise ValueError for an option outside its range."""
@@ -111,8 +124,19 @@ class GeometricOptions:
             raise ValueError(f"components must be positive, got {self.components}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must not be negative, got {self.smoothing}")
+        if self.refine_steps < 0 or self.refine_judge < 0 or self.refine_smoothing < 0:
+            raise ValueError("refine_steps, refine_judge and refine_smoothing must not be negative")
         if self.region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
+
+
+def refiner_gate(shapes: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+    """How much of the refiner each input gets (B,), in [0, 1): ``1 - exp(-(d / REFINER_SCALE) ** 2)`` for ``d``
+    the landmark distance of its crop-unit ``shapes`` (B, 68, 2) from its full target ``goals``. A face already
+    in the target expression (a neutral photo asked for neutral) is left almost as the warp and the appearance
+    step made it; the judge-guided change goes to faces the expression moved."""
+    distance = torch.as_tensor(np.atleast_1d(landmark_error(shapes.numpy(), goals.numpy())), dtype=torch.float32)
+    return 1.0 - torch.exp(-((distance / REFINER_SCALE) ** 2))
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,6 +158,7 @@ class GeometricModel(FaceModel):
         size, channels: crop size and colour the appearance step works at.
         shape_maps: expression -> shape map; ``"neutral"`` is required.
         appearance: expression -> appearance step (may be empty: warp only).
+        refiners: expression -> judge-guided refiner applied after the appearance step (may be empty).
         options: how it was fitted (kept in the config).
         target_expression: what :meth:`predict` produces by default.
         training: a summary of the fit (data, pairs, skipped crops), kept in the config.
@@ -152,6 +177,7 @@ class GeometricModel(FaceModel):
         target_expression: str = "neutral",
         training: dict[str, Any] | None = None,
         max_inputs: int = 1,
+        refiners: dict[str, Refiner] | None = None,
     ):
         if "neutral" not in shape_maps:
             raise ValueError("a geometric model needs a neutral shape map")
@@ -161,6 +187,7 @@ class GeometricModel(FaceModel):
         super().__init__(size, channels, None, target_expression, max_inputs)
         self.shape_maps = shape_maps
         self.appearance = appearance or {}
+        self.refiners = refiners or {}
         self.options = options or GeometricOptions()
         self.training = dict(training or {})
 
@@ -176,7 +203,7 @@ class GeometricModel(FaceModel):
             ValueError: an expression the model was not trained for.
         """
         return GeometricModel(self.size, self.channels, self.shape_maps, self.appearance, self.options,
-                              self.check_request(target), self.training, self.max_inputs).to(self.device)
+                              self.check_request(target), self.training, self.max_inputs, self.refiners).to(self.device)
 
     # ------------------------------------------------------------------ shapes
 
@@ -246,7 +273,8 @@ class GeometricModel(FaceModel):
         ``grid`` (B, N, S, S, 2) where each photo's warp reads (``grid_sample``
         coordinates), ``warped`` (B, C, S, S) the merged warped photos before the
         appearance step, ``travel`` (B, S, S) how far their content moved
-        (pixels) and ``plausible`` (B, N). Photos whose landmarks cannot be used
+        (pixels), ``plausible`` (B, N) and ``gate`` (B,) how much of the refiner each item gets
+        (:func:`refiner_gate`, averaged over its usable photos). Photos whose landmarks cannot be used
         are not warped (their grid is the identity); an item without any usable
         photo returns its first photo.
         """
@@ -260,6 +288,8 @@ class GeometricModel(FaceModel):
         plausible = torch.tensor([r is None for r in unusable_reasons(flat, shapes)]).reshape(batch, shots)
         goal_units = self.target_shapes(shapes, chosen, strength).reshape(batch, shots, POINTS, 2)
         weights = plausible.float().unsqueeze(-1).unsqueeze(-1)
+        gate = refiner_gate(shapes, self.target_shapes(shapes, chosen, 1.0)).reshape(batch, shots)
+        gate = (gate * weights[..., 0, 0]).sum(1) / weights[..., 0, 0].sum(1).clamp_min(1.0)
         consensus = (goal_units * weights).sum(1) / weights.sum(1).clamp_min(1.0)
         usable = plausible.any(dim=1)
         consensus = torch.where(usable[:, None, None], consensus, shapes.reshape(batch, shots, POINTS, 2)[:, 0])
@@ -272,12 +302,15 @@ class GeometricModel(FaceModel):
         confidence = merge_weights(travel * (128.0 / size), plausible)
         merged = (warped * confidence.unsqueeze(2)).sum(1)
         moved = (travel * confidence).sum(1)
-        step = self.appearance.get(chosen)
+        step, refiner = self.appearance.get(chosen), self.refiners.get(chosen)
         output = step(merged, goal, float(strength)) if step is not None else merged
+        if refiner is not None:
+            with torch.no_grad():
+                output = refiner(output, face_region_mask(goal, size, self.options.region), float(strength) * gate)
         output = torch.where(usable[:, None, None, None], output, flat.reshape(batch, shots, channels, size, size)[:, 0])
         return {"output": output.clamp(0, 1), "landmarks": found.reshape(batch, shots, POINTS, 2), "goal": goal,
                 "grid": grid.reshape(batch, shots, size, size, 2), "warped": merged, "travel": moved,
-                "plausible": plausible}
+                "plausible": plausible, "gate": gate}
 
     def warp_fields(
         self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0
@@ -297,17 +330,20 @@ class GeometricModel(FaceModel):
             "target_expressions": list(self.target_expressions),
             "appearance_expressions": sorted(self.appearance),
             "appearance_luma": sorted(e for e, step in self.appearance.items() if step.luma),
+            "refiner_expressions": sorted(self.refiners),
             "options": asdict(self.options),
             "training": self.training,
         }
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """``shape.<expr>.{mean,weight,bias}`` and ``appearance.<expr>.weights``."""
+        """``shape.<expr>.{mean,weight,bias}``, ``appearance.<expr>.weights`` and ``refiner.<expr>.*``."""
         tensors: dict[str, torch.Tensor] = {}
         for expression, shape_map in self.shape_maps.items():
             tensors.update(shape_map.tensors(f"shape.{expression}"))
         for expression, step in self.appearance.items():
             tensors.update(step.tensors(f"appearance.{expression}"))
+        for expression, refiner in self.refiners.items():
+            tensors.update(refiner.tensors(f"refiner.{expression}"))
         return tensors
 
     @classmethod
@@ -327,8 +363,11 @@ class GeometricModel(FaceModel):
                                            e in config.get("appearance_luma", []))
                 for e in config.get("appearance_expressions", [])
             }
+            refine_sigma = options.refine_smoothing * size / 128.0
+            refiners = {e: Refiner.from_tensors(tensors, f"refiner.{e}", refine_sigma)
+                        for e in config.get("refiner_expressions", [])}
             return cls(size, channels, shape_maps, appearance, options, config.get("target_expression", "neutral"),
-                       config.get("training"), config.get("max_inputs", 1))
+                       config.get("training"), config.get("max_inputs", 1), refiners)
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise BadInputError(config.get("family", "?"), f"saved model does not match its config ({error})") from None
 
