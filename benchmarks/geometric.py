@@ -2,10 +2,13 @@
 
 In one run it measures:
 
-* ``fit_seconds``: :func:`fit_geometric` on 100 expressive -> neutral pairs of
-  synthetic people it renders itself (50 people, happy and surprise, 128 px
-  crops: 150 crops), landmark search, cross-validation of alpha and the
-  appearance step included, median of ``--repeats`` runs after a warm-up;
+* ``fit_seconds``: :func:`fit_geometric` without its refiner (the closed-form
+  part) on 100 expressive -> neutral pairs of synthetic people it renders
+  itself (50 people, happy and surprise, 128 px crops: 150 crops), landmark
+  search, cross-validation of alpha and the appearance step included, median
+  of ``--repeats`` runs after a warm-up; ``fit_seconds_with_refiner``: one
+  fit with the default options (a refiner per expression: neutral, happy,
+  surprise);
 * ``apply_ms_per_crop_batch64`` / ``_batch1``: the shipped model's
   :meth:`predict` per 128 px crop (landmark search included), and
   ``apply_ms_per_crop_batch64_given_landmarks`` (landmarks passed in, as from
@@ -45,7 +48,7 @@ from facexpr.data.synthetic import (
 from facexpr.faces import FacePipeline
 from facexpr.inference import apply_to_photos
 from facexpr.io import load_image, write_image_atomic
-from facexpr.models.geometric import default_model
+from facexpr.models.geometric import GeometricOptions, default_model
 from facexpr.models.geometric.model import find_landmarks
 from facexpr.training.geometric_fit import fit_geometric
 
@@ -71,7 +74,10 @@ def run(repeats: int, work: Path) -> dict[str, Any]:
     prepare_dataset(work / "raw", work / "prepared", PrepareOptions(size=128, split_ratios=(1.0, 0.0, 0.0)))
     prepared = PreparedDataset(work / "prepared", cache_size=None)
     expressive = sum(not r.is_neutral for r in prepared.records)
-    fit_ms = _timed(lambda: fit_geometric([prepared], None), max(1, repeats // 2))
+    fit_ms = _timed(lambda: fit_geometric([prepared], None, GeometricOptions(refine_steps=0)), max(1, repeats // 2))
+    began = time.perf_counter()
+    fit_geometric([prepared], None)
+    refined_seconds = time.perf_counter() - began
 
     model = default_model()
     crops = torch.stack([prepared.load(r) for r in prepared.records[:64]])
@@ -101,6 +107,7 @@ def run(repeats: int, work: Path) -> dict[str, Any]:
     total = _timed(lambda: apply_to_photos(model, [photo], work / "neutralized"), repeats)
     results = {
         "fit_seconds": fit_ms / 1000.0,
+        "fit_seconds_with_refiner": refined_seconds,
         "fit_pairs": expressive,
         "fit_crops": len(prepared.records),
         "apply_ms_per_crop_batch64": batch64,

@@ -6,7 +6,9 @@ knows, a :class:`~facexpr.models.geometric.shape.ShapeMap` and optionally an
 crop it finds dlib's 68 landmarks (the fixed template box of
 :mod:`facexpr.judges.geometry`: aligned crops need no detector), predicts where
 they would be, warps the crop there with a border-pinned thin-plate spline and
-corrects what the warp cannot do inside the face.
+corrects what the warp cannot do inside the face: the appearance step, then
+the judge-guided :class:`~facexpr.models.geometric.refiner.Refiner` in
+proportion to how far the expression moved the landmarks (:func:`refiner_gate`).
 
 * Neutral (the default target) needs no expression label: the neutral map was
   trained on every expressive crop and every neutral crop -> the person's
