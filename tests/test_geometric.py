@@ -304,7 +304,8 @@ def test_fit_skips_crops_with_implausible_landmarks(synthetic, tmp_path):
     rows = [manifest[0], *(r.replace(r.split(",")[0], str(synthetic / r.split(",")[0]), 1) for r in manifest[1:]),
             line.replace(first.path, str(tmp_path / "blank.png"), 1)]
     (copy / "manifest.csv").write_text("\n".join(rows) + "\n")
-    model = fit_geometric([PreparedDataset(copy)], "train", GeometricOptions(appearance=False), cross_validate=False)
+    model = fit_geometric([PreparedDataset(copy)], "train", GeometricOptions(appearance=False, refine_steps=0),
+                          cross_validate=False)
     assert len(model.training["skipped"]) == 1 and "blank.png" in model.training["skipped"][0]
     assert not model.appearance
 
