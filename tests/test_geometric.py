@@ -43,7 +43,7 @@ from facexpr.models.geometric import (
 )
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.model import merge_weights, refiner_gate
-from facexpr.models.geometric.refiner import Refiner
+from facexpr.models.geometric.refiner import Refiner, smooth
 from facexpr.models.geometric.warp import sampling_grid
 from facexpr.training.geometric_fit import fit_geometric, is_grey
 from facexpr.training.geometric_refine import fit_refiner, jittered
@@ -342,6 +342,14 @@ def test_the_refiner_learns_a_smooth_change_of_brightness_it_was_shown():
     before = (crops[16:] - targets[16:]).abs().mean()
     after = (refiner(crops[16:], masks[16:]) - targets[16:]).abs().mean()
     assert after < 0.7 * before
+
+
+def test_the_refiners_fast_smoothing_at_use_matches_the_differentiable_one_it_trained_with():
+    torch.manual_seed(0)
+    images = torch.rand(2, 1, 64, 64)
+    trained = smooth(images.clone().requires_grad_(True), 3.0).detach()
+    with torch.no_grad():
+        torch.testing.assert_close(smooth(images, 3.0), trained, atol=1e-4, rtol=0)
 
 
 def test_the_refiner_goes_to_faces_the_expression_moved():

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facexpr.io import as_channels
+from facexpr.models.geometric.appearance import gaussian_blur
 from facexpr.nn.unet import UNet
 
 #: Halvings of the refiner's U-Net (it runs at half the crop size, so crops must be multiples of 2 ** (DEPTH + 1)).
@@ -41,6 +42,17 @@ WIDTH = 8
 def refinable(size: int) -> bool:
     """Whether crops of ``size`` pixels can be refined (half of it divisible by ``2 ** DEPTH``)."""
     return size % 2 ** (DEPTH + 1) == 0
+
+
+def smooth(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, C, S, S) images blurred by a Gaussian of ``sigma`` pixels, borders replicated: kornia's (differentiable)
+    while gradients are wanted, OpenCV's (over ten times faster on a CPU, the same up to rounding) otherwise."""
+    if sigma <= 0:
+        return images
+    if torch.is_grad_enabled() and images.requires_grad:
+        side = 2 * int(4 * sigma) + 1
+        return kornia.filters.gaussian_blur2d(images, (side, side), (sigma, sigma), border_type="replicate")
+    return gaussian_blur(images, sigma).to(images.device)
 
 
 class Refiner(nn.Module):
@@ -60,10 +72,7 @@ class Refiner(nn.Module):
         luma = as_channels(crops, 1)
         half = F.interpolate(luma, scale_factor=0.5, mode="bilinear", antialias=True, align_corners=False)
         change = F.interpolate(self.net(half) - half, size=crops.shape[-2:], mode="bilinear", align_corners=False)
-        if self.sigma > 0:
-            side = 2 * int(4 * self.sigma) + 1
-            change = kornia.filters.gaussian_blur2d(change, (side, side), (self.sigma, self.sigma))
-        return change
+        return smooth(change, self.sigma)
 
     def forward(self, crops: torch.Tensor, masks: torch.Tensor, amount: float | torch.Tensor = 1.0) -> torch.Tensor:
         """``crops + amount * masks * change`` in every channel, clamped to [0, 1]; ``amount`` is one number or
