@@ -13,8 +13,8 @@ reason), and fits
 4. per target, the judge-guided refiner on the model's outputs so far
    (:mod:`facexpr.training.geometric_refine`; ``refine_steps`` 0: none).
 
-The shape maps' ridge penalty is chosen by subject-level cross-validation
-(:func:`choose_alpha`: folds never split a person) unless given.
+The shape maps' ridge penalty and soft threshold are chosen by subject-level
+cross-validation (:func:`choose_alpha`: folds never split a person) unless given.
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ from facexpr.models.base import resize_to
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.model import GeometricModel, GeometricOptions, crop_shapes
 from facexpr.models.geometric.refiner import Refiner, refinable
-from facexpr.models.geometric.shape import fit_shape_map, to_pixels
-from facexpr.models.geometric.warp import face_region_mask, tps_warp
+from facexpr.models.geometric.shape import fit_shape_map, soft_threshold, to_pixels
+from facexpr.models.geometric.warp import tps_warp
 from facexpr.training.geometric_refine import fit_refiner
 
 #: Ridge penalties tried by :func:`choose_alpha`.
 ALPHA_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0)
+#: Soft thresholds (inter-ocular units) tried by :func:`choose_alpha`; 0 is none.
+THRESHOLD_GRID = (0.0, 0.005, 0.01, 0.015, 0.02, 0.03)
 #: Folds of the subject-level cross-validation (fewer when there are fewer people).
 FOLDS = 5
 
@@ -125,27 +127,34 @@ def training_pairs(crops: Crops, target: str, neutral_pairs: bool) -> list[tuple
 
 
 def choose_alpha(sources: torch.Tensor, targets: torch.Tensor, groups: Sequence, components: int | None,
-                 grid: Sequence[float] = ALPHA_GRID) -> tuple[float, dict[str, float]]:
-    """The ridge penalty with the lowest subject-level cross-validated landmark error, and every tried value's error.
+                 grid: Sequence[float] = ALPHA_GRID, thresholds: Sequence[float] = THRESHOLD_GRID,
+                 ) -> tuple[float, float, dict[str, dict[str, float]]]:
+    """The ridge penalty and soft threshold (:class:`~facexpr.models.geometric.shape.ShapeMap`) with the lowest
+    subject-level cross-validated landmark error, and every tried pair's error (``{alpha: {threshold: error}}``).
 
-    Folds never split a person (``groups``); with fewer than two people the
-    middle of the grid is returned untried.
+    The error is the mean over every held-out pair, so the neutral -> neutral
+    pairs weigh in: a threshold pays off when it keeps neutral faces in place
+    without losing the expressive ones. Folds never split a person
+    (``groups``); with fewer than two people the middle of the grid and no
+    threshold are returned untried.
     """
     people = sorted(set(groups))
     if len(people) < 2:
-        middle = grid[len(grid) // 2]
-        return middle, {}
+        return grid[len(grid) // 2], 0.0, {}
     codes = np.array([people.index(g) for g in groups])
     folds = GroupKFold(n_splits=min(FOLDS, len(people)))
-    errors = {}
-    for alpha in grid:
-        total = 0.0
-        for train, test in folds.split(codes, groups=codes):
+    totals = np.zeros((len(grid), len(thresholds)))
+    for train, test in folds.split(codes, groups=codes):
+        for i, alpha in enumerate(grid):
             shape_map = fit_shape_map(sources[train], targets[train], alpha, components)
-            total += float(np.sum(landmark_error(shape_map(sources[test]).numpy(), targets[test].numpy())))
-        errors[f"{alpha:g}"] = total / len(codes)
-    best = min(grid, key=lambda a: errors[f"{a:g}"])
-    return best, errors
+            linear = shape_map.linear_displacement(sources[test])
+            for j, threshold in enumerate(thresholds):
+                moved = sources[test] + soft_threshold(sources[test], linear, threshold)
+                totals[i, j] += float(np.sum(landmark_error(moved.numpy(), targets[test].numpy())))
+    errors = totals / len(codes)
+    best = np.unravel_index(np.argmin(errors), errors.shape)
+    table = {f"{a:g}": {f"{t:g}": float(errors[i, j]) for j, t in enumerate(thresholds)} for i, a in enumerate(grid)}
+    return grid[best[0]], thresholds[best[1]], table
 
 
 def fit_geometric(
@@ -161,7 +170,8 @@ def fit_geometric(
 
     ``size`` and ``channels`` default to the first dataset's crops (RGB if any
     dataset is RGB). With ``cross_validate`` the shape maps' ``alpha`` is
-    chosen by :func:`choose_alpha` (per target); otherwise ``options.alpha``.
+    and soft threshold are chosen by :func:`choose_alpha` (per target); otherwise ``options.alpha`` and
+    ``options.shape_threshold``.
 
     Raises:
         BadInputError: no usable crop or no neutral pair, or an invalid option.
@@ -176,7 +186,7 @@ def fit_geometric(
     channels = channels or max(d.load(d.records[0]).shape[0] for d in datasets)
     crops = load_crops(datasets, split, size, channels, progress)
     targets = ["neutral", *sorted({r.expression for r in crops.records} - {"neutral"})]
-    shape_maps, chosen, cv_errors, pairs_of = {}, {}, {}, {}
+    shape_maps, chosen, thresholds, cv_errors, pairs_of = {}, {}, {}, {}, {}
     for target in targets:
         pairs = training_pairs(crops, target, options.neutral_pairs)
         if not pairs:
@@ -185,12 +195,14 @@ def fit_geometric(
                                     "no person with both an expressive (or neutral) and a neutral usable crop")
             continue
         sources, goals = (crops.shapes[[p[i] for p in pairs]] for i in (0, 1))
-        alpha = options.alpha
+        alpha, threshold = options.alpha, options.shape_threshold
         if cross_validate:
-            alpha, cv_errors[target] = choose_alpha(sources, goals, [crops.people[s] for s, _ in pairs], options.components)
-        shape_maps[target] = fit_shape_map(sources, goals, alpha, options.components)
-        chosen[target], pairs_of[target] = alpha, pairs
-    model = GeometricModel(size, channels, shape_maps, {}, replace(options, alpha=chosen["neutral"]))
+            alpha, threshold, cv_errors[target] = choose_alpha(sources, goals, [crops.people[s] for s, _ in pairs],
+                                                               options.components)
+        shape_maps[target] = replace(fit_shape_map(sources, goals, alpha, options.components), threshold=threshold)
+        chosen[target], thresholds[target], pairs_of[target] = alpha, threshold, pairs
+    model = GeometricModel(size, channels, shape_maps, {},
+                           replace(options, alpha=chosen["neutral"], shape_threshold=thresholds["neutral"]))
     if options.appearance:
         sigma = options.smoothing * size / 128.0
         for target, pairs in pairs_of.items():
@@ -200,7 +212,7 @@ def fit_geometric(
             targets_images = crops.images[torch.tensor([t for _, t in pairs])]
             luma = bool(is_grey(crops.images[sources]).any() or is_grey(targets_images).any())
             model.appearance[target] = Appearance.fit(warped, targets_images, options.appearance_lambda, sigma, target,
-                                                      options.region, luma)
+                                                      luma)
     refined = options.refine_steps > 0 and refinable(size)
     if refined:
         for target, pairs in pairs_of.items():
@@ -212,6 +224,7 @@ def fit_geometric(
         "people": len(set(crops.people)),
         "pairs": {target: len(pairs) for target, pairs in pairs_of.items()},
         "alpha": dict(chosen),
+        "shape_threshold": dict(thresholds),
         "cross_validation": {t: e for t, e in cv_errors.items() if e},
         "skipped": crops.skipped,
         "refiner": "trained" if refined else f"none (steps {options.refine_steps}, crop size {size})",
@@ -225,8 +238,7 @@ def _refiner(model: GeometricModel, crops: Crops, pairs: list[tuple[int, int]], 
     :mod:`facexpr.training.geometric_refine`)."""
     sources = torch.tensor([s for s, _ in pairs])
     explained = model.explain(crops.images[sources].unsqueeze(1), target, 1.0, to_pixels(crops.shapes[sources], model.size))
-    masks = face_region_mask(explained["goal"], model.size, options.region)
-    return fit_refiner(explained["output"], masks, explained["gate"], crops.images[torch.tensor([t for _, t in pairs])],
+    return fit_refiner(explained["output"], explained["mask"], explained["gate"], crops.images[torch.tensor([t for _, t in pairs])],
                        options.refine_steps, options.refine_judge, options.refine_smoothing * model.size / 128.0,
                        progress=progress)
 

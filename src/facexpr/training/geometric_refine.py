@@ -61,7 +61,7 @@ def fit_refiner(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Refiner:
     """A refiner trained on the model's ``outputs`` (n, C, S, S), their face ``masks`` (n, 1, S, S), the share
-    of the refiner each gets at use (``gates``, n; :func:`~facexpr.models.geometric.model.refiner_gate`) and the
+    of the refiner each gets at use (``gates``, n; :func:`~facexpr.models.geometric.model.expression_gate`) and the
     ``targets`` (n, C, S, S) (see the module docstring). Seeded: the same data and seed give the same refiner,
     up to floating-point order."""
     torch.manual_seed(seed)

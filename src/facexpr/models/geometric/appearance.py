@@ -9,9 +9,10 @@ penalty shrinks towards no correction rather than towards an average face.
 Only the low-frequency part of its correction is kept (a Gaussian of ``sigma`` pixels): the regression averages over people,
 so its fine detail is blur, while its coarse correction (teeth -> lips, fold
 shading, the tone of the skin) is what the expression changed. The correction
-is applied through a soft mask of the face inside jaw and brows
-(:func:`~facexpr.models.geometric.warp.face_region_mask`): outside it, the
-output is the warped crop exactly (and the warp pins the border).
+is applied through the caller's soft mask of the face inside jaw and brows
+(:func:`~facexpr.models.geometric.warp.face_region_mask`, built once per batch
+for this step and the refiner): outside it, the output is the warped crop
+exactly (and the warp pins the border).
 
 A step learnt from grey photos (``luma``: any of its pairs grey, e.g. Yale
 beside FRL London) corrects brightness only: it is fitted on the luma of
@@ -27,7 +28,6 @@ import numpy as np
 import torch
 
 from facexpr.io import as_channels
-from facexpr.models.geometric.warp import face_region_mask
 from facexpr.models.masked_regression import (
     EgoOptions,
     MaskedRegression,
@@ -55,26 +55,24 @@ class Appearance:
     Args:
         regression: masked regression from warped crops to their residual plus :data:`RESIDUAL_OFFSET` (ego off).
         sigma: Gaussian smoothing of the correction in pixels (0: keep all of it).
-        region: where the correction applies (see :func:`~facexpr.models.geometric.warp.face_region_mask`).
         luma: the regression reads and corrects the crops' luma, the correction added to every channel.
     """
 
-    def __init__(self, regression: MaskedRegression, sigma: float, region: str = "face", luma: bool = False):
+    def __init__(self, regression: MaskedRegression, sigma: float, luma: bool = False):
         self.regression = regression
         self.sigma = float(sigma)
-        self.region = region
         self.luma = luma
 
     @classmethod
     def fit(cls, warped: torch.Tensor, targets: torch.Tensor, lam: float, sigma: float, expression: str,
-            region: str = "face", luma: bool = False) -> "Appearance":
+            luma: bool = False) -> "Appearance":
         """Fit the regression on warped crops and their targets, (n, C, S, S) each (on their luma with ``luma``)."""
         if luma:
             warped, targets = as_channels(warped, 1), as_channels(targets, 1)
         residuals = targets - warped + RESIDUAL_OFFSET
         regression = MaskedRegression.fit_batches(
             [(warped, residuals)], "any", expression, ReceptiveField(3, 1), lam, "tuple", EgoOptions(False))
-        return cls(regression, sigma, region, luma)
+        return cls(regression, sigma, luma)
 
     def correction(self, warped: torch.Tensor) -> torch.Tensor:
         """The smoothed correction (B, C, S, S) the regression asks for."""
@@ -84,12 +82,13 @@ class Appearance:
             correction = gaussian_blur(correction, self.sigma)
         return correction.expand(-1, warped.shape[1], -1, -1) if self.luma else correction
 
-    def __call__(self, warped: torch.Tensor, landmarks: torch.Tensor, amount: float = 1.0) -> torch.Tensor:
-        """Corrected crops: ``warped + amount * mask * correction``, the mask from pixel ``landmarks`` (B, 68, 2)."""
-        if amount == 0:
+    def __call__(self, warped: torch.Tensor, mask: torch.Tensor, amount: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """Corrected crops: ``warped + amount * mask * correction``, ``mask`` (B, 1, S, S) in [0, 1], ``amount`` one
+        number or one per crop (B,)."""
+        amount = torch.as_tensor(amount, dtype=warped.dtype).reshape(-1, 1, 1, 1)
+        if not amount.any():
             return warped
-        mask = face_region_mask(landmarks, warped.shape[-1], self.region).to(warped.dtype)
-        return (warped + amount * mask * self.correction(warped)).clamp(0.0, 1.0)
+        return (warped + amount * mask.to(warped.dtype) * self.correction(warped)).clamp(0.0, 1.0)
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         """The regression weights (G, K + 1, S, S) under ``prefix.weights``."""
@@ -97,8 +96,8 @@ class Appearance:
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str, channels: int, sigma: float,
-                     expression: str, region: str = "face", luma: bool = False) -> "Appearance":
+                     expression: str, luma: bool = False) -> "Appearance":
         """Inverse of :meth:`tensors` (KeyError when the weights are missing)."""
         regression = MaskedRegression(tensors[f"{prefix}.weights"].float(), ReceptiveField(3, 1),
                                       1 if luma else channels, "tuple", "any", expression, EgoOptions(False))
-        return cls(regression, sigma, region, luma)
+        return cls(regression, sigma, luma)

@@ -12,6 +12,11 @@ input shape, 136 numbers) from the input shape, optionally through its first
 independent and needs no expression label: trained on every expressive crop ->
 the same person's neutral crop (and neutral -> neutral, which teaches it to
 leave a neutral face alone), it reads the expression off the shape itself.
+A linear map cannot both leave every neutral face exactly in place and move
+subtle expressions: it moves neutral faces a little (towards the average
+neutral shape, more on a population it was not trained on). Its ``threshold``
+treats predicted movements well below it as landmark noise and scales them
+down (a soft dead zone, chosen by cross-validation with the ridge penalty).
 
 :func:`implausible_reason` rejects landmark sets that cannot belong to an
 aligned face (a detector that locked onto hair, a blank crop).
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from facexpr.faces.align import TEMPLATE_EYE_MIDPOINT, TEMPLATE_IOD_FRACTION
+from facexpr.judges.geometry import landmark_error
 
 POINTS = 68
 #: Largest distance (crop units) of a detected eye centre from the alignment template's (6.4 px at 128 px).
@@ -79,22 +85,30 @@ def implausible_reason(shape: np.ndarray | torch.Tensor) -> str | None:
 
 @dataclass
 class ShapeMap:
-    """Ridge regression of the landmark displacement from the landmarks: ``d = (x - mean) @ weight + bias``.
+    """Ridge regression of the landmark displacement from the landmarks: ``d = (x - mean) @ weight + bias``,
+    softly thresholded.
 
     Attributes:
         mean: (136,) mean input shape of the training pairs.
         weight: (136, 136) regression weights.
         bias: (136,) mean displacement.
+        threshold: inter-ocular units; a displacement of size ``m`` (mean inner-landmark movement over the
+            input's inter-ocular distance) is scaled by ``1 - exp(-(m / threshold) ** 2)`` (0: not scaled).
     """
 
     mean: torch.Tensor
     weight: torch.Tensor
     bias: torch.Tensor
+    threshold: float = 0.0
+
+    def linear_displacement(self, shapes: torch.Tensor) -> torch.Tensor:
+        """The regression's displacement (B, 68, 2) of crop-unit shapes (B, 68, 2), before the threshold."""
+        flat = shapes.reshape(shapes.shape[0], -1).float()
+        return ((flat - self.mean) @ self.weight + self.bias).reshape(shapes.shape)
 
     def displacement(self, shapes: torch.Tensor) -> torch.Tensor:
         """Predicted displacement (B, 68, 2) of crop-unit shapes (B, 68, 2)."""
-        flat = shapes.reshape(shapes.shape[0], -1).float()
-        return ((flat - self.mean) @ self.weight + self.bias).reshape(shapes.shape)
+        return soft_threshold(shapes, self.linear_displacement(shapes), self.threshold)
 
     def __call__(self, shapes: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
         """The shapes moved ``strength`` times the predicted displacement (1: the target expression)."""
@@ -102,12 +116,27 @@ class ShapeMap:
 
     def tensors(self, prefix: str) -> dict[str, torch.Tensor]:
         """The map's tensors under ``prefix.`` names, for safetensors."""
-        return {f"{prefix}.mean": self.mean, f"{prefix}.weight": self.weight, f"{prefix}.bias": self.bias}
+        return {f"{prefix}.mean": self.mean, f"{prefix}.weight": self.weight, f"{prefix}.bias": self.bias,
+                f"{prefix}.threshold": torch.tensor([self.threshold], dtype=torch.float32)}
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str) -> "ShapeMap":
-        """Inverse of :meth:`tensors` (KeyError when a tensor is missing)."""
-        return cls(*(tensors[f"{prefix}.{name}"].float() for name in ("mean", "weight", "bias")))
+        """Inverse of :meth:`tensors` (KeyError when a tensor is missing; maps saved without a threshold
+        have none)."""
+        threshold = tensors.get(f"{prefix}.threshold")
+        return cls(*(tensors[f"{prefix}.{name}"].float() for name in ("mean", "weight", "bias")),
+                   threshold=0.0 if threshold is None else float(threshold.reshape(-1)[0]))
+
+
+def soft_threshold(shapes: torch.Tensor, displacement: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``displacement`` (B, 68, 2) of ``shapes`` scaled by ``1 - exp(-(m / threshold) ** 2)``, ``m`` its size in
+    inter-ocular units: movements far below ``threshold`` (landmark noise on a neutral face) vanish, large ones
+    (an expression) pass almost whole. ``threshold`` 0 returns the displacement as it is."""
+    if threshold <= 0:
+        return displacement
+    size = np.atleast_1d(landmark_error((shapes + displacement).detach().cpu().numpy(), shapes.detach().cpu().numpy()))
+    scale = 1.0 - torch.exp(-torch.as_tensor(size / threshold, dtype=torch.float32) ** 2)
+    return displacement * scale.reshape(-1, 1, 1)
 
 
 def fit_shape_map(
