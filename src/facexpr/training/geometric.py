@@ -24,8 +24,8 @@ class GeometricRun:
 
     Attributes:
         size: crop size of the model (default: the first dataset's).
-        cross_validate: choose the shape maps' alpha by subject-level 5-fold
-            cross-validation (--no-cross-validate: use --alpha).
+        cross_validate: choose the shape maps' alpha and soft threshold by subject-level 5-fold
+            cross-validation (--no-cross-validate: use --alpha and --shape-threshold).
     """
 
     size: int | None = None
