@@ -365,16 +365,19 @@ def test_an_untrained_refiner_changes_nothing_and_a_trained_one_only_brightness_
     torch.testing.assert_close(refiner(crops, masks, amount=0.0), crops)
 
 
-def test_the_refiner_learns_a_smooth_change_of_brightness_it_was_shown():
+@pytest.mark.parametrize("ssim_weight", [0.0, 1.0])
+def test_the_refiner_learns_a_smooth_change_of_brightness_it_was_shown(ssim_weight):
     """Targets darker inside a soft disc (as lips that close darken the mouth): after training on half the crops
-    the refiner's outputs on the other half are much nearer their targets than the unrefined crops are."""
+    the refiner's outputs on the other half are much nearer their targets than the unrefined crops are, with or
+    without the SSIM term."""
     torch.manual_seed(0)
     crops = torch.rand(32, 3, 64, 64) * 0.2 + 0.5
     yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
     shade = torch.exp(-((yy - 40) ** 2 + (xx - 32) ** 2) / 120.0)
     targets = crops - 0.2 * shade
     masks = torch.ones(32, 1, 64, 64)
-    refiner = fit_refiner(crops[:16], masks[:16], torch.ones(16), targets[:16], steps=150, judge_weight=0.03, sigma=1.0)
+    refiner = fit_refiner(crops[:16], masks[:16], torch.ones(16), targets[:16], steps=150, judge_weight=0.03, sigma=1.0,
+                          ssim_weight=ssim_weight)
     before = (crops[16:] - targets[16:]).abs().mean()
     after = (refiner(crops[16:], masks[16:]) - targets[16:]).abs().mean()
     assert after < 0.7 * before

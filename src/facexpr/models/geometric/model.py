@@ -108,6 +108,8 @@ class GeometricOptions:
         refine_judge: weight of the refiner's expression-judge loss (the output should read to the FER judge as
             the target photo does), beside its L1 loss.
         refine_smoothing: Gaussian smoothing of the refiner's change, in pixels at 128 px.
+        refine_ssim: weight of the refiner's SSIM loss (against the target photo's luma, at half resolution)
+            beside its L1 loss (0: none; see facexpr.training.geometric_refine for why it is off by default).
     """
 
     alpha: float = 0.01
@@ -121,6 +123,7 @@ class GeometricOptions:
     refine_steps: int = 300
     refine_judge: float = 0.03
     refine_smoothing: float = 3.0
+    refine_ssim: float = 0.0
 
     def check(self) -> None:
         """Raise ValueError for an option outside its range."""
@@ -132,8 +135,8 @@ class GeometricOptions:
             raise ValueError(f"shape_threshold must not be negative, got {self.shape_threshold}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must not be negative, got {self.smoothing}")
-        if self.refine_steps < 0 or self.refine_judge < 0 or self.refine_smoothing < 0:
-            raise ValueError("refine_steps, refine_judge and refine_smoothing must not be negative")
+        if min(self.refine_steps, self.refine_judge, self.refine_smoothing, self.refine_ssim) < 0:
+            raise ValueError("refine_steps, refine_judge, refine_smoothing and refine_ssim must not be negative")
         if self.region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
 
