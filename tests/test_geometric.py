@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from facexpr.models.geometric.model import merge_weights, expression_gate
 from facexpr.models.geometric.refiner import Refiner, smooth
 from facexpr.models.geometric.warp import sampling_grid
 from facexpr.models.geometric.shape import ShapeMap, soft_threshold
-from facexpr.training.geometric_fit import ALPHA_GRID, choose_alpha, fit_geometric, is_grey
+from facexpr.training.geometric_fit import ALPHA_GRID, choose_alpha_and_threshold, fit_geometric, is_grey
 from facexpr.training.geometric_refine import fit_refiner, jittered
 
 runner = CliRunner()
@@ -106,11 +107,10 @@ def test_shape_threshold_is_chosen_by_cross_validation_and_saved(tmp_path):
     sources = torch.cat([happy, noisy, neutral])
     targets = torch.cat([neutral, neutral, neutral])
     groups = seeds * 3
-    alpha, threshold, table = choose_alpha(sources, targets, groups, None)
+    alpha, threshold, table = choose_alpha_and_threshold(sources, targets, groups, None)
     assert threshold > 0 and set(table) == {f"{a:g}" for a in ALPHA_GRID}
     assert table[f"{alpha:g}"][f"{threshold:g}"] < table[f"{alpha:g}"]["0"]
-    shape_map = ShapeMap(*(getattr(fit_shape_map(sources, targets, alpha), n) for n in ("mean", "weight", "bias")),
-                         threshold=threshold)
+    shape_map = dataclasses.replace(fit_shape_map(sources, targets, alpha), threshold=threshold)
     loaded = ShapeMap.from_tensors(shape_map.tensors("shape.neutral"), "shape.neutral")
     assert loaded.threshold == pytest.approx(threshold)
     old = {k: v for k, v in shape_map.tensors("m").items() if not k.endswith("threshold")}
@@ -391,11 +391,23 @@ def test_the_refiners_fast_smoothing_at_use_matches_the_differentiable_one_it_tr
         torch.testing.assert_close(smooth(images, 3.0), trained, atol=1e-4, rtol=0)
 
 
-def test_the_refiner_goes_to_faces_the_expression_moved():
+def test_the_appearance_step_and_refiner_go_to_faces_the_expression_moved():
     shapes = _synthetic_shapes([1, 2], "neutral")
     smiles = _synthetic_shapes([1, 2], "happy")
     assert expression_gate(shapes, shapes).abs().max() < 1e-6
     assert (expression_gate(smiles, shapes) > 0.9).all()
+
+
+def test_the_appearance_step_corrects_each_crop_by_its_own_amount():
+    """A per-crop amount (the expression gate): 0 leaves a crop exactly as warped, 1 applies the full correction."""
+    torch.manual_seed(0)
+    warped = torch.rand(4, 3, 32, 32) * 0.5 + 0.25
+    step = Appearance.fit(warped, (warped + 0.1).clamp(0, 1), 0.3, 0.0, "neutral")
+    mask = torch.ones(4, 1, 32, 32)
+    out = step(warped, mask, torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    torch.testing.assert_close(out[[0, 2]], warped[[0, 2]])
+    torch.testing.assert_close(out[[1, 3]], step(warped, mask, 1.0)[[1, 3]])
+    assert (out[[1, 3]] - warped[[1, 3]]).mean() > 0.05
 
 
 def test_the_judge_sees_jittered_views_that_keep_gradients():

@@ -14,7 +14,7 @@ reason), and fits
    (:mod:`facexpr.training.geometric_refine`; ``refine_steps`` 0: none).
 
 The shape maps' ridge penalty and soft threshold are chosen by subject-level
-cross-validation (:func:`choose_alpha`: folds never split a person) unless given.
+cross-validation (:func:`choose_alpha_and_threshold`: folds never split a person) unless given.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from facexpr.models.geometric.shape import fit_shape_map, soft_threshold, to_pix
 from facexpr.models.geometric.warp import tps_warp
 from facexpr.training.geometric_refine import fit_refiner
 
-#: Ridge penalties tried by :func:`choose_alpha`.
+#: Ridge penalties tried by :func:`choose_alpha_and_threshold`.
 ALPHA_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 0.3, 1.0)
-#: Soft thresholds (inter-ocular units) tried by :func:`choose_alpha`; 0 is none.
+#: Soft thresholds (inter-ocular units) tried by :func:`choose_alpha_and_threshold`; 0 is none.
 THRESHOLD_GRID = (0.0, 0.005, 0.01, 0.015, 0.02, 0.03)
 #: Folds of the subject-level cross-validation (fewer when there are fewer people).
 FOLDS = 5
@@ -126,7 +126,7 @@ def training_pairs(crops: Crops, target: str, neutral_pairs: bool) -> list[tuple
     return pairs
 
 
-def choose_alpha(sources: torch.Tensor, targets: torch.Tensor, groups: Sequence, components: int | None,
+def choose_alpha_and_threshold(sources: torch.Tensor, targets: torch.Tensor, groups: Sequence, components: int | None,
                  grid: Sequence[float] = ALPHA_GRID, thresholds: Sequence[float] = THRESHOLD_GRID,
                  ) -> tuple[float, float, dict[str, dict[str, float]]]:
     """The ridge penalty and soft threshold (:class:`~facexpr.models.geometric.shape.ShapeMap`) with the lowest
@@ -169,9 +169,9 @@ def fit_geometric(
     """Fit a geometric model on same-person pairs of the datasets' split (None: every split; or one per dataset).
 
     ``size`` and ``channels`` default to the first dataset's crops (RGB if any
-    dataset is RGB). With ``cross_validate`` the shape maps' ``alpha`` is
-    and soft threshold are chosen by :func:`choose_alpha` (per target); otherwise ``options.alpha`` and
-    ``options.shape_threshold``.
+    dataset is RGB). With ``cross_validate`` the shape maps' ``alpha`` and
+    soft threshold are chosen by :func:`choose_alpha_and_threshold` (per target); otherwise
+    ``options.alpha`` and ``options.shape_threshold``.
 
     Raises:
         BadInputError: no usable crop or no neutral pair, or an invalid option.
@@ -197,7 +197,7 @@ def fit_geometric(
         sources, goals = (crops.shapes[[p[i] for p in pairs]] for i in (0, 1))
         alpha, threshold = options.alpha, options.shape_threshold
         if cross_validate:
-            alpha, threshold, cv_errors[target] = choose_alpha(sources, goals, [crops.people[s] for s, _ in pairs],
+            alpha, threshold, cv_errors[target] = choose_alpha_and_threshold(sources, goals, [crops.people[s] for s, _ in pairs],
                                                                options.components)
         shape_maps[target] = replace(fit_shape_map(sources, goals, alpha, options.components), threshold=threshold)
         chosen[target], thresholds[target], pairs_of[target] = alpha, threshold, pairs

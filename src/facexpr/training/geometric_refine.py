@@ -33,14 +33,14 @@ from facexpr.models.geometric.refiner import Refiner
 BATCH, LEARNING_RATE = 16, 2e-3
 #: Window (pixels, on the half-resolution luma) of the SSIM term.
 SSIM_WINDOW = 11
+#: Largest shift (pixels at 128 px) and turn (degrees) of the judge's jittered views.
+JITTER_SHIFT, JITTER_DEGREES = 3, 5.0
 
 
 def half(images: torch.Tensor) -> torch.Tensor:
     """Images (B, C, S, S) at half resolution (2 x 2 means): where the SSIM term reads the refiner's smooth change,
     five times faster than at full resolution."""
     return torch.nn.functional.avg_pool2d(images, 2)
-#: Largest shift (pixels at 128 px) and turn (degrees) of the judge's jittered views.
-JITTER_SHIFT, JITTER_DEGREES = 3, 5.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,7 +82,8 @@ def fit_refiner(
     generator = torch.Generator().manual_seed(seed)
     refiner = Refiner(sigma)
     optimizer = torch.optim.Adam(refiner.parameters(), lr=LEARNING_RATE)
-    target_luma = half(as_channels(targets, 1))
+    if ssim_weight > 0:
+        target_luma = half(as_channels(targets, 1))
     if judge_weight > 0:
         with torch.no_grad():
             target_probabilities = _judge().probabilities_tensor(targets)
