@@ -45,7 +45,7 @@ from facexpr.models.geometric import (
 from facexpr.models.geometric.appearance import Appearance
 from facexpr.models.geometric.model import merge_weights, expression_gate
 from facexpr.models.geometric.refiner import Refiner, smooth
-from facexpr.models.geometric.warp import sampling_grid
+from facexpr.models.geometric.warp import moved_region, sampling_grid
 from facexpr.models.geometric.shape import ShapeMap, soft_threshold
 from facexpr.training.geometric_fit import ALPHA_GRID, choose_alpha_and_threshold, fit_geometric, is_grey
 from facexpr.training.geometric_refine import fit_refiner, jittered
@@ -398,6 +398,22 @@ def test_the_appearance_step_and_refiner_go_to_faces_the_expression_moved():
     assert (expression_gate(smiles, shapes) > 0.9).all()
 
 
+def test_the_refiner_works_only_where_the_warp_moved_the_face(fitted, synthetic):
+    travel = torch.tensor([[[0.0, 0.5, 2.0, 8.0]]])
+    weights = moved_region(travel, 2.0)[0, 0, 0]
+    assert weights[0] == 0 and weights[1] < 0.1 and abs(float(weights[2]) - (1 - np.exp(-1))) < 1e-6 and weights[3] > 0.99
+    torch.testing.assert_close(moved_region(travel, 0.0), torch.ones(1, 1, 1, 4))
+    dataset = PreparedDataset(synthetic)
+    smiles = [r for r in dataset.select("test") if r.expression == "happy"][:2]
+    crops = torch.stack([dataset.load(r) for r in smiles]).unsqueeze(1)
+    explained = fitted.explain(crops)
+    mask, refine_mask = explained["mask"], explained["refine_mask"]
+    assert (refine_mask <= mask + 1e-6).all()
+    assert refine_mask.sum() < 0.8 * mask.sum()  # the forehead and nose did not move
+    still = explained["travel"] < 0.1
+    assert refine_mask[:, 0][still].max() < 0.01
+
+
 def test_the_appearance_step_corrects_each_crop_by_its_own_amount():
     """A per-crop amount (the expression gate): 0 leaves a crop exactly as warped, 1 applies the full correction."""
     torch.manual_seed(0)
@@ -427,6 +443,13 @@ def test_a_model_saved_before_the_refiner_existed_loads_without_one(fitted, tmp_
     tensors = {k: v for k, v in fitted.tensors().items() if not k.startswith("refiner.")}
     old = GeometricModel.from_saved(config, tensors)
     assert old.refiners == {} and old.target_expressions == fitted.target_expressions
+
+
+def test_a_model_saved_before_the_refiners_region_existed_refines_the_whole_face_as_it_did(fitted, tmp_path):
+    config = json.loads(json.dumps(fitted.config()))
+    del config["options"]["refine_travel"]
+    assert GeometricModel.from_saved(config, fitted.tensors()).options.refine_travel == 0
+    assert GeometricOptions().refine_travel > 0
 
 
 # ----------------------------------------------------------------------------- the shipped model and the CLI

@@ -238,7 +238,7 @@ def _refiner(model: GeometricModel, crops: Crops, pairs: list[tuple[int, int]], 
     :mod:`facexpr.training.geometric_refine`)."""
     sources = torch.tensor([s for s, _ in pairs])
     explained = model.explain(crops.images[sources].unsqueeze(1), target, 1.0, to_pixels(crops.shapes[sources], model.size))
-    return fit_refiner(explained["output"], explained["mask"], explained["gate"], crops.images[torch.tensor([t for _, t in pairs])],
+    return fit_refiner(explained["output"], explained["refine_mask"], explained["gate"], crops.images[torch.tensor([t for _, t in pairs])],
                        options.refine_steps, options.refine_judge, options.refine_smoothing * model.size / 128.0,
                        options.refine_ssim, progress=progress)
 

@@ -8,7 +8,8 @@ crop it finds dlib's 68 landmarks (the fixed template box of
 they would be, warps the crop there with a border-pinned thin-plate spline and
 corrects what the warp cannot do inside the face: the appearance step, then
 the judge-guided :class:`~facexpr.models.geometric.refiner.Refiner`, both in
-proportion to how far the expression moved the landmarks (:func:`expression_gate`).
+proportion to how far the expression moved the landmarks (:func:`expression_gate`),
+the refiner only where the warp moved the face (``refine_travel``).
 
 * Neutral (the default target) needs no expression label: the neutral map was
   trained on every expressive crop and every neutral crop -> the person's
@@ -56,6 +57,7 @@ from facexpr.models.geometric.warp import (
     REGIONS,
     apply_grid,
     face_region_mask,
+    moved_region,
     sampling_grid,
 )
 
@@ -69,6 +71,8 @@ NEUTRALITY_SCALE = 0.01
 #: the distance to the neutral shape of the unthresholded map is 0.0064 for neutral photos (90th percentile
 #: 0.0096) and 0.025 for smiles (10th percentile 0.012).
 GATE_SCALE = 0.015
+#: Options a model folder saved before they existed gets (their behaviour then), not their defaults.
+SAVED_BEFORE = {"refine_travel": 0.0}
 #: Softness (pixels of travel at 128 px) of the multi-photo merge: 0 picks one photo per pixel, large values average.
 MERGE_TEMPERATURE = 0.1
 
@@ -110,6 +114,9 @@ class GeometricOptions:
         refine_smoothing: Gaussian smoothing of the refiner's change, in pixels at 128 px.
         refine_ssim: weight of the refiner's SSIM loss (against the target photo's luma, at half resolution)
             beside its L1 loss (0: none; see facexpr.training.geometric_refine for why it is off by default).
+        refine_travel: how far (pixels at 128 px) the warp must have moved a pixel's content for the refiner to
+            work there at 1 - 1/e of its strength (0: anywhere in the face mask). A change where the expression
+            moved nothing (forehead, nose, a still eye) costs PSNR and SSIM against the person's real photo.
     """
 
     alpha: float = 0.01
@@ -124,6 +131,7 @@ class GeometricOptions:
     refine_judge: float = 0.03
     refine_smoothing: float = 3.0
     refine_ssim: float = 0.0
+    refine_travel: float = 2.0
 
     def check(self) -> None:
         """Raise ValueError for an option outside its range."""
@@ -135,8 +143,9 @@ class GeometricOptions:
             raise ValueError(f"shape_threshold must not be negative, got {self.shape_threshold}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must not be negative, got {self.smoothing}")
-        if min(self.refine_steps, self.refine_judge, self.refine_smoothing, self.refine_ssim) < 0:
-            raise ValueError("refine_steps, refine_judge, refine_smoothing and refine_ssim must not be negative")
+        if min(self.refine_steps, self.refine_judge, self.refine_smoothing, self.refine_ssim, self.refine_travel) < 0:
+            raise ValueError("refine_steps, refine_judge, refine_smoothing, refine_ssim and refine_travel must not be"
+                             " negative")
         if self.region not in REGIONS:
             raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
 
@@ -287,8 +296,9 @@ class GeometricModel(FaceModel):
         coordinates), ``warped`` (B, C, S, S) the merged warped photos before the
         appearance step, ``travel`` (B, S, S) how far their content moved
         (pixels), ``plausible`` (B, N) and ``gate`` (B,) how much of the appearance step and the refiner each item gets
-        (:func:`expression_gate`, averaged over its usable photos) and ``mask`` (B, 1, S, S) the soft face region
-        the appearance step and the refiner may change. Photos whose landmarks cannot be used
+        (:func:`expression_gate`, averaged over its usable photos), ``mask`` (B, 1, S, S) the soft face region
+        the appearance step may change and ``refine_mask`` (B, 1, S, S) the part of it the refiner may change
+        (where the warp moved content, :func:`~facexpr.models.geometric.warp.moved_region`). Photos whose landmarks cannot be used
         are not warped (their grid is the identity); an item without any usable
         photo returns its first photo.
         """
@@ -318,13 +328,15 @@ class GeometricModel(FaceModel):
         moved = (travel * confidence).sum(1)
         step, refiner = self.appearance.get(chosen), self.refiners.get(chosen)
         mask = face_region_mask(goal, size, self.options.region)
+        refine_mask = mask * moved_region(moved, self.options.refine_travel * size / 128.0)
         output = step(merged, mask, float(strength) * gate) if step is not None else merged
         if refiner is not None:
-            output = refiner(output, mask, float(strength) * gate)
+            output = refiner(output, refine_mask, float(strength) * gate)
         output = torch.where(usable[:, None, None, None], output, flat.reshape(batch, shots, channels, size, size)[:, 0])
         return {"output": output.clamp(0, 1), "landmarks": found.reshape(batch, shots, POINTS, 2), "goal": goal,
                 "grid": grid.reshape(batch, shots, size, size, 2), "warped": merged, "travel": moved,
-                "plausible": plausible, "gate": gate, "mask": mask}
+                "plausible": plausible, "gate": gate, "mask": mask,
+                "refine_mask": refine_mask}
 
     def warp_fields(
         self, inputs: torch.Tensor, target: str | None = None, strength: float = 1.0
@@ -368,7 +380,7 @@ class GeometricModel(FaceModel):
             BadInputError: the tensors or config do not describe a geometric model.
         """
         try:
-            options = GeometricOptions(**config.get("options", {}))
+            options = GeometricOptions(**{**SAVED_BEFORE, **config.get("options", {})})
             size, channels = int(config["size"]), int(config["channels"])
             sigma = options.smoothing * size / 128.0
             shape_maps = {e: ShapeMap.from_tensors(tensors, f"shape.{e}") for e in config["target_expressions"]}

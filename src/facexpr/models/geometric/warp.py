@@ -229,3 +229,12 @@ def face_region_mask(landmarks: torch.Tensor, size: int, region: str = "face", l
             cv2.GaussianBlur(mask, (0, 0), sigma, dst=mask, borderType=cv2.BORDER_CONSTANT)
     return torch.from_numpy(masks).unsqueeze(1).clamp_(0, 1)
 
+
+
+def moved_region(travel: torch.Tensor, scale: float) -> torch.Tensor:
+    """Weights (B, 1, S, S) in [0, 1) of where a warp moved content: ``1 - exp(-(travel / scale) ** 2)`` for
+    ``travel`` (B, S, S) in pixels (:func:`apply_grid`); ``scale`` 0 weighs every pixel 1. It keeps a learnt
+    correction to what the expression changed (the mouth, cheeks, brows and eyelids the warp moved)."""
+    if scale <= 0:
+        return torch.ones_like(travel).unsqueeze(1)
+    return (1.0 - torch.exp(-((travel / scale) ** 2))).unsqueeze(1)
